@@ -1,0 +1,11 @@
+# Writes OUT: a C++ file with every SQL_DIR/*.sql as {name, text}, sorted by name.
+file(GLOB files ${SQL_DIR}/*.sql)
+list(SORT files)
+set(body "")
+foreach(f IN LISTS files)
+  get_filename_component(name ${f} NAME)
+  file(READ ${f} text)
+  string(APPEND body "  {\"${name}\", R\"biomero_sql(${text})biomero_sql\"},\n")
+endforeach()
+file(WRITE ${OUT}.tmp "// Generated from sql/*.sql by cmake/embed_sql.cmake; do not edit.\n#include \"biomero_reactor/embedded_sql.hpp\"\nnamespace biomero_reactor {\nconst std::vector<EmbeddedSql>& embedded_sql() {\n  static const std::vector<EmbeddedSql> files{\n${body}  };\n  return files;\n}\n}  // namespace biomero_reactor\n")
+file(COPY_FILE ${OUT}.tmp ${OUT} ONLY_IF_DIFFERENT)

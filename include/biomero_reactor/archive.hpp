@@ -1,0 +1,71 @@
+// Result archives: extracting a job's (untrusted) result archive into the job directory,
+// and building a zip from a results directory.
+//
+// extract_archive treats the archive as hostile. It writes only regular files and
+// directories, and only below target_dir:
+// - absolute paths, `..` components, names that are not valid UTF-8 and paths longer
+//   than 4096 bytes are refused;
+// - every symlink entry is refused, wherever it points: the simplest rule that is
+//   obviously safe, and result archives have no use for links;
+// - every hardlink entry is refused too, for the same reason;
+// - devices, FIFOs and sockets are refused;
+// - total uncompressed bytes, entry count and compression ratio are capped while data is
+//   written, so a bomb stops at the limit instead of filling the disk;
+// - CRC errors, truncation and any other libarchive failure are fatal;
+// - files are created with openat(O_EXCL | O_NOFOLLOW) below directories opened with
+//   O_NOFOLLOW, so a symlink that appears on disk is never followed;
+// - every file and directory written is fsynced; modes in the archive are ignored
+//   (files 0644, directories 0755, before umask).
+// Every refusal throws ArchiveError naming the entry. On any error target_dir may hold a
+// partial extraction: the caller (who builds the job directory under a temporary name)
+// discards it.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+namespace biomero_reactor {
+
+struct ExtractLimits {
+    std::uint64_t max_total_bytes = 10ULL << 30;
+    std::uint64_t max_entries = 100000;
+    // Uncompressed bytes written / archive file size. libarchive does not expose an
+    // entry's compressed size, so the ratio is over the whole archive, checked as data
+    // is written.
+    double max_ratio = 200.0;
+};
+
+// An archive that is refused or unreadable. what() reads like
+// `archive entry "../evil.txt": path escapes the job directory`. An entry whose header
+// cannot be read is named by its position ("#3"); a failure before any entry (the file
+// is not an archive) has an empty `entry` and reads `archive: <reason>`.
+struct ArchiveError : std::runtime_error {
+    ArchiveError(std::string entry, std::string_view reason);
+
+    // The entry's name, non-printable and non-UTF-8 bytes escaped as \xNN.
+    std::string entry;
+};
+
+struct ExtractStats {
+    std::uint64_t entries = 0;
+    std::uint64_t bytes = 0;
+};
+
+// Extracts `archive` (zip, tar and its compressed forms, 7z, cpio, ...: format detected
+// from the content) into `target_dir`, an existing empty directory. An empty archive
+// extracts to nothing and is not an error. Throws ArchiveError for the archive's
+// faults and std::system_error for the target file system's (disk full, permissions).
+[[nodiscard]] ExtractStats extract_archive(const std::filesystem::path& archive,
+                                           const std::filesystem::path& target_dir,
+                                           const ExtractLimits& limits);
+
+// Writes a deflate zip of `dir` to the new file `zip_out` (names relative to `dir`,
+// sorted; regular files and directories only: a symlink or special file in `dir` throws
+// ArchiveError). The zip is fsynced; a failed zip is removed. Returns its size in bytes.
+[[nodiscard]] std::uint64_t zip_directory(const std::filesystem::path& dir,
+                                          const std::filesystem::path& zip_out);
+
+} // namespace biomero_reactor

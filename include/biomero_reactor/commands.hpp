@@ -1,0 +1,8 @@
+#pragma once
+// The command line (SPEC §4): run [--once], install-sql, check, status [--json],
+// replay <workflow-uuid>, --version. Exit codes: 0 ok, 1 failure, 2 usage, 78 bad config.
+namespace biomero_reactor {
+
+int main_with_args(int argc, char** argv);
+
+}  // namespace biomero_reactor

@@ -1,0 +1,36 @@
+#pragma once
+// BIOMERO's event store (public.workflowtracker_events): reading a workflow's events and
+// appending the reactor's own Task events with the foreign-writer protocol of SPEC §2
+// (EXCLUSIVE lock, version = current max + 1, insert, NOTIFY workflowtracker_events), and
+// running a transaction that retries when another writer appended first (23505) or the
+// database asks for a retry (serialization failure, deadlock).
+#include "biomero_reactor/event_codec.hpp"
+#include "biomero_reactor/pg.hpp"
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/json/object.hpp>
+
+#include <functional>
+#include <vector>
+
+namespace biomero_reactor {
+
+struct NewEvent {
+  Uuid aggregate;
+  std::string topic;           // one of topics::*
+  boost::json::object state;   // encoded by the one codec; `timestamp` added if absent
+};
+
+// Inside the caller's transaction. Returns the versions given to the events, in order.
+boost::asio::awaitable<std::vector<std::int64_t>> append_events(pg::Connection& c, const std::vector<NewEvent>& events);
+
+// The workflow's own events and those of every task added to it, ordered by id.
+boost::asio::awaitable<std::vector<StoredEvent>> load_workflow_events(pg::Connection& c, const Uuid& workflow_id);
+
+// BEGIN; body(c); COMMIT on a pooled connection, retried on 23505/40001/40P01 and lost
+// connections up to `attempts` times. body must be safe to run again from the start.
+boost::asio::awaitable<void> in_transaction(pg::Pool& pool,
+                                            const std::function<boost::asio::awaitable<void>(pg::Connection&)>& body,
+                                            int attempts = 5);
+
+}  // namespace biomero_reactor

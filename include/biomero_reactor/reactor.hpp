@@ -1,0 +1,37 @@
+#pragma once
+// The daemon: one io_context, one thread. Wires the LISTEN sessions, intake, the job
+// pipeline and the wait for the importer together, and shuts down in order on SIGTERM.
+//   NOTIFY biomero_reactor_workflow --> intake (job rows) --> pipeline (per job: report
+//   IMPORTING, archive, submit orders) --> wait (NOTIFY biomero_reactor_import or poll)
+//   --> IMPORTED / IMPORT_FAILED.
+#include "biomero_reactor/config.hpp"
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
+
+#include <memory>
+#include <string>
+
+namespace biomero_reactor {
+
+struct RunOptions {
+  bool once = false;          // process the backlog, exit when nothing is in flight
+  std::string instance;       // lease owner name; default host:pid
+  std::string stop_at_step;   // tests only: exit(137) right after this step commits
+};
+
+class Reactor {
+ public:
+  Reactor(boost::asio::io_context& io, Config cfg, RunOptions opts);
+  ~Reactor();
+  // Exit code: 0 after a clean stop.
+  boost::asio::awaitable<int> run();
+  // First call: stop taking work, let running steps finish within jobs.shutdown_grace.
+  void request_stop();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace biomero_reactor

@@ -1,0 +1,64 @@
+// A BIOMERO workflow as the reactor needs it: the WorkflowRun aggregate and
+// its tasks, folded from their stored events. Pure: the caller reads the rows.
+#pragma once
+
+#include <boost/json/object.hpp>
+#include <boost/json/value.hpp>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "biomero_reactor/event_codec.hpp"
+#include "biomero_reactor/uuid.hpp"
+
+namespace biomero_reactor {
+
+struct Task {
+  Uuid id;
+  std::string name;     // TaskCreated.task_name
+  std::string version;  // TaskCreated.task_version
+  boost::json::object params;
+  boost::json::value input_data;
+  std::string status;                // the last StatusUpdated, "" before any
+  std::vector<std::string> job_ids;  // JobIdAdded, in order: one SLURM job each
+  bool started = false;
+  bool completed = false;
+  bool failed = false;
+  std::string error;  // TaskFailed.error_message
+  TimePoint created_on{};
+  TimePoint modified_on{};        // timestamp of the task's last event
+  std::int64_t next_version = 0;  // version the next appended Task event takes
+};
+
+struct Workflow {
+  Uuid id;
+  std::int64_t user_id = 0;  // OMERO ids, as WorkflowInitiated carries them
+  std::int64_t group_id = 0;
+  std::string name;
+  std::string description;
+  std::string version;      // workflow_version_of(description)
+  TimePoint created_on{};   // WorkflowInitiated timestamp
+  TimePoint modified_on{};  // timestamp of the workflow's last event
+  std::vector<Task> tasks;  // in TaskAdded order
+  bool completed = false;
+  bool failed = false;
+  std::string error;               // WorkflowFailed.error_message
+  std::int64_t version_count = 0;  // workflow events = version the next one takes
+};
+
+// `events` holds the workflow's events and those of its tasks, in any order;
+// events of other aggregates are ignored. Throws CodecError naming the event
+// when WorkflowInitiated is missing, an aggregate's versions are not 0..n-1,
+// an added task has no events, or a state is not what BIOMERO writes.
+// Non-string text fields (BIOMERO's conversion workflows store description
+// -1) read as their compact JSON; null reads as "".
+[[nodiscard]] Workflow decode_workflow(const Uuid& workflow_id, const std::vector<StoredEvent>& events);
+
+// The first \d+\.\d+\.\d+ in the description, as BIOMERO's scripts take it;
+// failing that, the first dotted number \d+(\.\d+)+ ("Run cellexpansion v1.0"
+// gives "1.0"), so short versions are not lost; otherwise "". A bare integer
+// is not taken: in a description it is more often a count than a version.
+[[nodiscard]] std::string workflow_version_of(std::string_view description);
+
+}  // namespace biomero_reactor

@@ -1,0 +1,359 @@
+#include "biomero_reactor/commands.hpp"
+
+#include "biomero_reactor/config.hpp"
+#include "biomero_reactor/group_storage.hpp"
+#include "biomero_reactor/log.hpp"
+#include "biomero_reactor/migrations.hpp"
+#include "biomero_reactor/pg.hpp"
+#include "biomero_reactor/pipeline.hpp"
+#include "biomero_reactor/reactor.hpp"
+#include "biomero_reactor/uuid.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/json/serialize.hpp>
+#include <boost/program_options.hpp>
+
+#include <cstdlib>
+#include <filesystem>
+#include <iostream>
+#include <set>
+
+namespace biomero_reactor {
+
+namespace asio = boost::asio;
+namespace po = boost::program_options;
+
+namespace {
+
+constexpr int exit_config = 78;  // EX_CONFIG
+constexpr auto io_timeout = std::chrono::milliseconds(30000);
+
+std::filesystem::path default_config_path() {
+  if (std::filesystem::exists("config/reactor.yml")) return "config/reactor.yml";
+  return "/etc/biomero-reactor/reactor.yml";
+}
+
+// Runs one coroutine on a fresh io_context and returns its result (exceptions propagate).
+template <class T>
+T run_sync(asio::io_context& io, asio::awaitable<T> a) {
+  std::optional<T> result;
+  std::exception_ptr error;
+  asio::co_spawn(io, std::move(a), [&](std::exception_ptr e, T v) {
+    if (e) error = e; else result.emplace(std::move(v));
+  });
+  io.run();
+  if (error) std::rethrow_exception(error);
+  return std::move(*result);
+}
+
+struct Connections {
+  pg::Connection events;
+  pg::Connection importer;
+  bool same_db;
+  explicit Connections(asio::io_context& io, bool same) : events(io.get_executor(), io_timeout), importer(io.get_executor(), io_timeout), same_db(same) {}
+  pg::Connection* importer_or_null() { return same_db ? nullptr : &importer; }
+  pg::Connection& imports() { return same_db ? events : importer; }
+};
+
+asio::awaitable<void> connect(Connections& c, const Config& cfg) {
+  const auto ev = libpq_conninfo(cfg.database.events_url, "database.events_url");
+  co_await c.events.connect(ev);
+  if (!c.same_db) co_await c.importer.connect(libpq_conninfo(cfg.database.importer_url, "database.importer_url"));
+}
+
+bool same_database(const Config& cfg) {
+  return cfg.database.importer_url.empty() || cfg.database.importer_url == cfg.database.events_url;
+}
+
+int cmd_install_sql(const Config& cfg) {
+  asio::io_context io;
+  Connections c(io, same_database(cfg));
+  auto report = run_sync(io, [&]() -> asio::awaitable<InstallReport> {
+    co_await connect(c, cfg);
+    co_return co_await install_sql(c.events, c.importer_or_null());
+  }());
+  if (report.applied.empty()) {
+    std::cout << "schema biomero_reactor is up to date (version " << report.version << ")\n";
+  }
+  for (const auto& a : report.applied) std::cout << "applied " << a << "\n";
+  bool all = true;
+  for (const auto& t : report.triggers) {
+    std::cout << (t.installed ? "trigger installed on " : "trigger NOT installed on ") << t.table
+              << (t.detail.empty() ? "" : ": " + t.detail) << "\n";
+    all = all && t.installed;
+  }
+  if (!all) std::cout << "the reactor will poll where a trigger is missing; rerun install-sql once the table exists\n";
+  return 0;
+}
+
+struct CheckLine {
+  bool ok;
+  std::string what;
+};
+
+int cmd_check(const Config& cfg) {
+  std::vector<CheckLine> lines;
+  std::cout << "configuration (secrets redacted):\n" << describe(cfg) << "\n";
+  asio::io_context io;
+  Connections c(io, same_database(cfg));
+  try {
+    run_sync(io, [&]() -> asio::awaitable<int> {
+      co_await connect(c, cfg);
+      lines.push_back({true, "connected to the event store database"});
+      const int db = co_await database_schema_version(c.events);
+      const int mine = binary_schema_version();
+      lines.push_back({db == mine, "schema biomero_reactor version " + std::to_string(db) + " (this binary: " +
+                                       std::to_string(mine) + (db == mine ? ")" : "): run install-sql")});
+      struct Need {
+        pg::Connection* conn;
+        std::string table;
+        std::string privileges;
+      };
+      const std::vector<Need> needs{
+          {&c.events, "public.workflowtracker_events", "SELECT,INSERT"},
+          {&c.imports(), "public.imports", "SELECT,INSERT"},
+          {&c.events, "public.biomero_workflow_progress_view", "SELECT,UPDATE"},
+          {&c.events, "public.biomero_task_execution", "SELECT,INSERT,UPDATE"},
+      };
+      for (const auto& n : needs) {
+        auto r = co_await n.conn->query("SELECT to_regclass($1) IS NOT NULL", pg::params(n.table));
+        if (!r.boolean(0, 0)) {
+          const bool optional = n.table.find("biomero_") != std::string::npos;
+          lines.push_back({optional, n.table + " does not exist" + (optional ? " (optional view; skipped)" : "")});
+          continue;
+        }
+        std::string missing;
+        std::size_t start = 0;
+        while (start < n.privileges.size()) {
+          const auto end = n.privileges.find(',', start);
+          const std::string p = n.privileges.substr(start, end == std::string::npos ? std::string::npos : end - start);
+          auto h = co_await n.conn->query("SELECT has_table_privilege($1, $2)", pg::params(n.table, p));
+          if (!h.boolean(0, 0)) missing += (missing.empty() ? "" : ", ") + p;
+          start = end == std::string::npos ? n.privileges.size() : end + 1;
+        }
+        lines.push_back({missing.empty(), n.table + (missing.empty() ? ": privileges ok" : ": missing privileges " + missing)});
+      }
+      for (const auto& t : co_await trigger_status(c.events, c.importer_or_null())) {
+        lines.push_back({t.installed, "trigger on " + t.table + (t.installed ? ": installed" : ": " + t.detail +
+                                                                                   " (the reactor polls instead)")});
+      }
+      co_return 0;
+    }());
+  } catch (const std::exception& e) {
+    lines.push_back({false, std::string("database: ") + e.what()});
+  }
+  try {
+    const auto storage = load_storage_settings(cfg);
+    for (const auto& w : storage.warnings) lines.push_back({true, "note: " + w});
+    lines.push_back({true, "group storage base_dir " + storage.base_dir.string() + ", running as uid " +
+                               std::to_string(::getuid())});
+    std::set<std::string> groups;
+    for (const auto& [id, m] : storage.mappings) groups.insert(m.group_name);
+    for (const auto& [id, name] : cfg.names.groups) groups.insert(name);
+    for (const auto& g : groups) {
+      const auto probe = probe_analyzed_writable(group_base_path(storage, g));
+      lines.push_back({probe.ok, "group " + g + ": " + probe.path.string() + (probe.ok ? " is writable" : ": " + probe.detail)});
+    }
+  } catch (const std::exception& e) {
+    lines.push_back({false, std::string("group storage: ") + e.what()});
+  }
+  bool ok = true;
+  for (const auto& l : lines) {
+    std::cout << (l.ok ? "  ok    " : "  FAIL  ") << l.what << "\n";
+    ok = ok && l.ok;
+  }
+  std::cout << (ok ? "check passed\n" : "check found problems\n");
+  return ok ? 0 : 1;
+}
+
+int cmd_status(const Config& cfg, bool json) {
+  asio::io_context io;
+  Connections c(io, true);
+  boost::json::object out;
+  run_sync(io, [&]() -> asio::awaitable<int> {
+    co_await c.events.connect(libpq_conninfo(cfg.database.events_url, "database.events_url"));
+    co_await require_schema(c.events);
+    auto cur = co_await c.events.query("SELECT last_event_id FROM biomero_reactor.intake_cursor");
+    out["intake_cursor"] = cur.int64(0, 0);
+    boost::json::object counts;
+    auto r = co_await c.events.query("SELECT state, count(*) FROM biomero_reactor.jobs GROUP BY state ORDER BY state");
+    for (int i = 0; i < r.rows(); ++i) counts[r.text(i, 0)] = r.int64(i, 1);
+    out["jobs_by_state"] = counts;
+    boost::json::array triggers;
+    for (const auto& t : co_await trigger_status(c.events, nullptr)) {
+      triggers.push_back({{"table", t.table}, {"installed", t.installed}, {"detail", t.detail}});
+    }
+    out["triggers"] = triggers;
+    boost::json::array jobs;
+    auto j = co_await c.events.query(
+        "SELECT j.workflow_id, j.slurm_job_id, j.state, j.attempt, j.submission, coalesce(j.error, ''), "
+        " to_char(j.updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "
+        " (SELECT string_agg(h.to_state, ' > ' ORDER BY h.id) FROM biomero_reactor.job_history h WHERE h.job_id = j.id) "
+        "FROM biomero_reactor.jobs j ORDER BY j.updated_at DESC LIMIT 50");
+    for (int i = 0; i < j.rows(); ++i) {
+      jobs.push_back({{"workflow_id", j.text(i, 0)}, {"job_id", j.text(i, 1)}, {"state", j.text(i, 2)},
+                      {"attempt", j.int64(i, 3)}, {"submission", j.int64(i, 4)}, {"error", j.text(i, 5)},
+                      {"updated_at", j.text(i, 6)}, {"history", j.text(i, 7)}});
+    }
+    out["recent_jobs"] = jobs;
+    co_return 0;
+  }());
+  if (json) {
+    std::cout << boost::json::serialize(out) << "\n";
+    return 0;
+  }
+  std::cout << "intake cursor: event " << out["intake_cursor"].as_int64() << "\njobs by state:";
+  for (const auto& kv : out["jobs_by_state"].as_object()) std::cout << "  " << kv.key() << "=" << kv.value().as_int64();
+  std::cout << "\ntriggers:\n";
+  for (const auto& t : out["triggers"].as_array()) {
+    std::cout << "  " << t.at("table").as_string().c_str() << ": "
+              << (t.at("installed").as_bool() ? "installed" : "missing (polling)") << "\n";
+  }
+  std::cout << "recent jobs:\n";
+  for (const auto& v : out["recent_jobs"].as_array()) {
+    const auto& o = v.as_object();
+    std::cout << "  " << o.at("workflow_id").as_string().c_str() << "  job " << o.at("job_id").as_string().c_str()
+              << "  " << o.at("state").as_string().c_str() << "  attempt " << o.at("attempt").as_int64()
+              << "  (" << o.at("history").as_string().c_str() << ")";
+    if (!o.at("error").as_string().empty()) std::cout << "\n      error: " << o.at("error").as_string().c_str();
+    std::cout << "\n";
+  }
+  return 0;
+}
+
+int cmd_replay(const Config& cfg, const std::string& workflow) {
+  const auto id = Uuid::parse(workflow);
+  if (!id) {
+    std::cerr << "replay: \"" << workflow << "\" is not a workflow uuid\n";
+    return 2;
+  }
+  asio::io_context io;
+  pg::Pool pool(io.get_executor(), libpq_conninfo(cfg.database.events_url, "database.events_url"), 1, io_timeout);
+  const int n = run_sync(io, replay_workflow(pool, id->str()));
+  if (n == 0) {
+    std::cerr << "replay: no jobs for workflow " << id->str() << "\n";
+    return 1;
+  }
+  std::cout << "replaying " << n << " job(s) of workflow " << id->str() << " as the next attempt\n";
+  return 0;
+}
+
+int cmd_run(const Config& cfg, RunOptions opts) {
+  asio::io_context io;
+  Reactor reactor(io, cfg, std::move(opts));
+  asio::signal_set signals(io, SIGINT, SIGTERM);
+  int signals_seen = 0;
+  std::function<void(const boost::system::error_code&, int)> on_signal = [&](const boost::system::error_code& ec, int sig) {
+    if (ec) return;
+    if (++signals_seen > 1) {
+      log::warn("second signal: exiting now");
+      std::_Exit(1);
+    }
+    log::info("signal received: stopping", {{"signal", sig}});
+    reactor.request_stop();
+    signals.async_wait(on_signal);
+  };
+  signals.async_wait(on_signal);
+  int code = 1;
+  asio::co_spawn(io, reactor.run(), [&](std::exception_ptr e, int c) {
+    if (e) {
+      try {
+        std::rethrow_exception(e);
+      } catch (const std::exception& ex) {
+        log::error("biomero-reactor cannot run", {{"error", ex.what()}});
+      }
+      code = 1;
+    } else {
+      code = c;
+    }
+    signals.cancel();
+    io.stop();
+  });
+  io.run();
+  return code;
+}
+
+}  // namespace
+
+int main_with_args(int argc, char** argv) {
+  po::options_description opts("biomero-reactor options");
+  std::string config_file, log_level, log_format, instance;
+  bool once = false, json = false;
+  opts.add_options()("help,h", "show this help")("version", "print the version")(
+      "config,c", po::value(&config_file), "configuration file (default config/reactor.yml, then /etc/biomero-reactor/reactor.yml)")(
+      "log-level", po::value(&log_level), "trace, debug, info, warning or error (overrides log.level)")(
+      "log-format", po::value(&log_format), "auto, json or text (overrides log.format)")(
+      "once", po::bool_switch(&once), "run: process the backlog and exit when nothing is in flight")(
+      "json", po::bool_switch(&json), "status: JSON output")(
+      "instance", po::value(&instance), "run: lease owner name (default host:pid)")(
+      "command", po::value<std::string>(), "run | install-sql | check | status | replay")(
+      "args", po::value<std::vector<std::string>>(), "command arguments");
+  po::positional_options_description pos;
+  pos.add("command", 1).add("args", -1);
+  po::variables_map vm;
+  try {
+    po::store(po::command_line_parser(argc, argv).options(opts).positional(pos).run(), vm);
+    po::notify(vm);
+  } catch (const po::error& e) {
+    std::cerr << "biomero-reactor: " << e.what() << "\n" << opts;
+    return 2;
+  }
+  if (vm.count("version")) {
+    std::cout << "biomero-reactor " << BIOMERO_REACTOR_VERSION << " (schema " << binary_schema_version() << ")\n";
+    return 0;
+  }
+  if (vm.count("help") || !vm.count("command")) {
+    std::cout << "usage: biomero-reactor [--config FILE] run [--once] | install-sql | check | status [--json] | "
+                 "replay <workflow-uuid> | --version\n\n"
+              << opts;
+    return vm.count("help") ? 0 : 2;
+  }
+  const std::string command = vm["command"].as<std::string>();
+  const auto args = vm.count("args") ? vm["args"].as<std::vector<std::string>>() : std::vector<std::string>{};
+
+  Config cfg;
+  try {
+    cfg = load_config(config_file.empty() ? default_config_path() : std::filesystem::path(config_file),
+                      process_environment());
+    if (!log_level.empty()) cfg.log.level = log_level;
+    if (!log_format.empty()) cfg.log.format = log_format;
+    log::Options lo;
+    lo.level = log::parse_level(cfg.log.level);
+    lo.format = cfg.log.format == "json" ? log::Format::json
+                : cfg.log.format == "text" ? log::Format::text
+                                           : log::Format::automatic;
+    log::init(lo);
+  } catch (const std::exception& e) {
+    std::cerr << "biomero-reactor: " << e.what() << "\n";
+    return exit_config;
+  }
+
+  try {
+    if (command == "run") {
+      const char* stop_at = std::getenv("BIOMERO_REACTOR_TEST_STOP_AT_STEP");
+      return cmd_run(cfg, RunOptions{once, instance, stop_at ? stop_at : ""});
+    }
+    if (command == "install-sql") return cmd_install_sql(cfg);
+    if (command == "check") return cmd_check(cfg);
+    if (command == "status") return cmd_status(cfg, json);
+    if (command == "replay") {
+      if (args.size() != 1) {
+        std::cerr << "usage: biomero-reactor replay <workflow-uuid>\n";
+        return 2;
+      }
+      return cmd_replay(cfg, args[0]);
+    }
+  } catch (const ConfigError& e) {
+    std::cerr << "biomero-reactor: " << e.what() << "\n";
+    return exit_config;
+  } catch (const std::exception& e) {
+    std::cerr << "biomero-reactor " << command << ": " << e.what() << "\n";
+    return 1;
+  }
+  std::cerr << "biomero-reactor: unknown command \"" << command << "\"\n";
+  return 2;
+}
+
+}  // namespace biomero_reactor

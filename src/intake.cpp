@@ -1,0 +1,114 @@
+#include "biomero_reactor/intake.hpp"
+
+#include "biomero_reactor/event_store.hpp"
+#include "biomero_reactor/log.hpp"
+
+#include <algorithm>
+#include <set>
+
+namespace biomero_reactor {
+
+namespace asio = boost::asio;
+
+namespace {
+
+bool is_reactor_task(const Task& t) {
+  const auto* v = t.params.if_contains(reactor_task_marker);
+  return v != nullptr && v->is_string() && v->get_string() == reactor_task_marker_value;
+}
+
+bool named_in(const Task& t, const std::vector<std::string>& names) {
+  return std::find(names.begin(), names.end(), t.name) != names.end();
+}
+
+}  // namespace
+
+WorkflowDecision decide(const Workflow& wf, const std::vector<std::string>& skip_when_imported_by) {
+  WorkflowDecision d;
+  std::string imported_by;
+  for (const auto& t : wf.tasks) {
+    if (named_in(t, skip_when_imported_by) && t.completed && !is_reactor_task(t)) {
+      imported_by = "results already imported by task " + t.id.str() + " (" + t.name + ")";
+    }
+  }
+  std::set<std::string> seen;
+  for (const auto& t : wf.tasks) {
+    if (named_in(t, skip_when_imported_by) || is_reactor_task(t)) continue;
+    for (const auto& job : t.job_ids) {
+      if (!seen.insert(job).second) continue;
+      d.jobs.push_back({job, t.id, imported_by});
+    }
+  }
+  if (d.jobs.empty()) d.skip_reason = "workflow has no SLURM job";
+  return d;
+}
+
+asio::awaitable<IntakeStats> run_intake(pg::Pool& events, const Config& cfg) {
+  IntakeStats total;
+  for (;;) {
+    IntakeStats batch;
+    co_await in_transaction(events, [&](pg::Connection& c) -> asio::awaitable<void> {
+      batch = {};
+      auto cur = co_await c.query(
+          "SELECT last_event_id FROM biomero_reactor.intake_cursor WHERE source = 'workflowtracker_events' FOR UPDATE");
+      batch.cursor = cur.int64(0, 0);
+      auto rows = co_await c.query(
+          "SELECT id, originator_id FROM public.workflowtracker_events WHERE id > $1 AND topic = $2 ORDER BY id LIMIT $3",
+          pg::params(batch.cursor, std::string(topics::workflow_completed), cfg.intake.batch));
+      for (int i = 0; i < rows.rows(); ++i) {
+        const std::int64_t event_id = rows.int64(i, 0);
+        const auto wf_id = *Uuid::parse(rows.text(i, 1));
+        ++batch.events;
+        batch.cursor = event_id;
+        WorkflowDecision d;
+        try {
+          d = decide(decode_workflow(wf_id, co_await load_workflow_events(c, wf_id)), cfg.import.skip_when_imported_by);
+        } catch (const CodecError& e) {
+          d.skip_reason = std::string("cannot decode the workflow's events: ") + e.what();
+        }
+        auto ins = co_await c.query(
+            "INSERT INTO biomero_reactor.workflows (workflow_id, completed_event_id, decision, reason, job_count) "
+            "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (workflow_id) DO NOTHING",
+            pg::params(wf_id.str(), event_id, std::string(d.skip_reason.empty() ? "jobs" : "skipped"),
+                       d.skip_reason.empty() ? pg::Param{} : pg::param(d.skip_reason),
+                       static_cast<std::int64_t>(d.jobs.size())));
+        if (ins.affected() == 0) continue;  // a second WorkflowCompleted for the same workflow
+        if (!d.skip_reason.empty()) {
+          log::info("workflow skipped", {{"workflow_id", wf_id.str()}, {"event_id", event_id}, {"reason", d.skip_reason}});
+          continue;
+        }
+        for (const auto& j : d.jobs) {
+          const bool skip = !j.skip_reason.empty();
+          auto job = co_await c.query(
+              "INSERT INTO biomero_reactor.jobs (workflow_id, slurm_job_id, analysis_task_id, state, error, finished_at) "
+              "VALUES ($1, $2, $3, $4, $5, CASE WHEN $4 = 'skipped' THEN now() END) "
+              "ON CONFLICT (workflow_id, slurm_job_id) DO NOTHING RETURNING id",
+              pg::params(wf_id.str(), j.slurm_job_id, j.analysis_task_id ? pg::param(j.analysis_task_id->str()) : pg::Param{},
+                         std::string(skip ? "skipped" : "pending"), skip ? pg::param(j.skip_reason) : pg::Param{}));
+          if (job.rows() == 0) continue;
+          co_await c.query(
+              "INSERT INTO biomero_reactor.job_history (job_id, to_state, attempt, detail) VALUES ($1, $2, 1, $3)",
+              pg::params(job.int64(0, 0), std::string(skip ? "skipped" : "pending"),
+                         std::string(skip ? j.skip_reason : "workflow completed (event " + std::to_string(event_id) + ")")));
+          (skip ? batch.jobs_skipped : batch.jobs_created)++;
+          log::info(skip ? "job skipped" : "job created",
+                    {{"workflow_id", wf_id.str()}, {"job_id", j.slurm_job_id}, {"event_id", event_id},
+                     {"state", skip ? "skipped" : "pending"}, {"reason", skip ? j.skip_reason : ""}});
+        }
+      }
+      if (batch.events > 0) {
+        co_await c.query(
+            "UPDATE biomero_reactor.intake_cursor SET last_event_id = $1, updated_at = now() "
+            "WHERE source = 'workflowtracker_events'",
+            pg::params(batch.cursor));
+      }
+    });
+    total.events += batch.events;
+    total.jobs_created += batch.jobs_created;
+    total.jobs_skipped += batch.jobs_skipped;
+    total.cursor = batch.cursor;
+    if (batch.events < cfg.intake.batch) co_return total;
+  }
+}
+
+}  // namespace biomero_reactor

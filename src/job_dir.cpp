@@ -1,0 +1,103 @@
+#include "biomero_reactor/job_dir.hpp"
+
+#include "biomero_reactor/fs_util.hpp"
+
+#include <cerrno>
+#include <cstdio>
+
+namespace biomero_reactor {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// Paths found under the temporary directory, moved to where they are after the rename.
+fs::path rebase(const fs::path& p, const fs::path& from, const fs::path& to) {
+  return to / p.lexically_relative(from);
+}
+
+ImageSet rebase(const ImageSet& s, const fs::path& from, const fs::path& to) {
+  ImageSet out;
+  for (const auto& p : s.images) out.images.push_back(rebase(p, from, to));
+  for (const auto& p : s.label_images) out.label_images.push_back(rebase(p, from, to));
+  return out;
+}
+
+void remove_stale_builds(const fs::path& parent, const std::string& job_id) {
+  const std::string prefix = "." + job_id + ".building-";
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(parent, ec)) {
+    if (e.path().filename().string().starts_with(prefix)) fs::remove_all(e.path());
+  }
+}
+
+}  // namespace
+
+fs::path job_dir_path(const fs::path& group_base, const Uuid& workflow_id, const std::string& job_id) {
+  if (!is_safe_component(job_id)) {
+    throw PermanentError("SLURM job id \"" + job_id + "\" cannot be used as a directory name");
+  }
+  return group_base / ".analyzed" / workflow_id.str() / job_id;
+}
+
+JobDir build_job_dir(const fs::path& group_base, const Uuid& workflow_id, const std::string& job_id,
+                     const JobSources& sources, const ExtractLimits& limits, const std::string& metadata_csv,
+                     bool copies_next_to_images) {
+  const fs::path final_dir = job_dir_path(group_base, workflow_id, job_id);
+  const fs::path parent = final_dir.parent_path();
+  const std::string out_name = job_id + "_out";
+  JobDir result;
+  result.path = final_dir;
+  if (fs::is_directory(final_dir)) {
+    // Published by an earlier attempt: complete by construction.
+    result.images = find_importable_images(final_dir / out_name);
+    result.reused = true;
+    return result;
+  }
+  fs::create_directories(parent);
+  remove_stale_builds(parent, job_id);
+  const fs::path tmp = parent / ("." + job_id + ".building-" + random_uuid4().hex().substr(0, 12));
+  fs::create_directory(tmp);
+  try {
+    const fs::path zip = tmp / (out_name + ".zip");
+    if (!sources.dir.empty()) {
+      result.bytes_copied += zip_directory(sources.dir, zip);
+    } else {
+      result.bytes_copied += copy_file_durable(sources.zip, zip);
+    }
+    const fs::path out = tmp / out_name;
+    fs::create_directory(out);
+    try {
+      result.bytes_extracted = extract_archive(zip, out, limits).bytes;
+    } catch (const ArchiveError& e) {
+      throw PermanentError(std::string("result archive ") + (sources.dir.empty() ? sources.zip : sources.dir).string() +
+                           ": " + e.what());
+    }
+    if (sources.log) result.bytes_copied += copy_file_durable(*sources.log, tmp / ("omero-" + job_id + ".log"));
+    const ImageSet found = find_importable_images(out);
+    if (found.images.empty() && found.label_images.empty()) {
+      throw PermanentError("no importable images in the results of job " + job_id +
+                           " (looked for BIOMERO's image extensions under " + out_name + "/)");
+    }
+    write_file_durable(out / "metadata.csv", metadata_csv);
+    if (copies_next_to_images) {
+      for (const auto& d : directories_holding_images(found)) {
+        if (!fs::exists(d / "metadata.csv")) write_file_durable(d / "metadata.csv", metadata_csv);
+      }
+    }
+    for (const auto& e : fs::recursive_directory_iterator(tmp)) {
+      if (e.is_directory() && !e.is_symlink()) fsync_path(e.path());
+    }
+    fsync_path(tmp);
+    if (::rename(tmp.c_str(), final_dir.c_str()) != 0) throw_system_error(errno, "publish", final_dir);
+    fsync_path(parent);
+    result.images = rebase(found, tmp, final_dir);
+  } catch (...) {
+    std::error_code ec;
+    fs::remove_all(tmp, ec);
+    throw;
+  }
+  return result;
+}
+
+}  // namespace biomero_reactor

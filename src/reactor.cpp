@@ -1,0 +1,290 @@
+#include "biomero_reactor/reactor.hpp"
+
+#include "biomero_reactor/intake.hpp"
+#include "biomero_reactor/listener.hpp"
+#include "biomero_reactor/log.hpp"
+#include "biomero_reactor/migrations.hpp"
+#include "biomero_reactor/pipeline.hpp"
+#include "biomero_reactor/wakeup.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <boost/json/parse.hpp>
+
+#include <unistd.h>
+
+namespace biomero_reactor {
+
+namespace asio = boost::asio;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+constexpr int max_concurrent_jobs = 16;
+constexpr const char* workflow_channel = "biomero_reactor_workflow";
+constexpr const char* import_channel = "biomero_reactor_import";
+
+std::string default_instance() {
+  char host[256] = {};
+  ::gethostname(host, sizeof host - 1);
+  return std::string(host) + ":" + std::to_string(::getpid());
+}
+
+}  // namespace
+
+struct Reactor::Impl {
+  asio::io_context& io;
+  Config cfg;
+  RunOptions opts;
+  std::string events_conninfo, importer_conninfo;
+  bool same_db;
+  pg::Pool events;
+  pg::Pool importer_own;
+  asio::thread_pool workers{2};
+  std::unique_ptr<PipelineContext> ctx;
+  std::unique_ptr<Listener> events_listener, importer_listener;
+  Wakeup intake_wake{io.get_executor()}, scheduler_wake{io.get_executor()}, waiter_wake{io.get_executor()},
+      stop_wake{io.get_executor()};
+  std::set<std::string> notified_orders;
+  bool import_trigger = false;
+  bool stopping = false;
+  int running_jobs = 0;
+  int loops_running = 0;
+  bool caught_up_once = false;
+
+  Impl(asio::io_context& io_, Config c, RunOptions o)
+      : io(io_),
+        cfg(std::move(c)),
+        opts(std::move(o)),
+        events_conninfo(libpq_conninfo(cfg.database.events_url, "database.events_url")),
+        importer_conninfo(cfg.database.importer_url.empty()
+                              ? events_conninfo
+                              : libpq_conninfo(cfg.database.importer_url, "database.importer_url")),
+        same_db(events_conninfo == importer_conninfo),
+        events(io.get_executor(), events_conninfo, static_cast<std::size_t>(cfg.database.pool_size), Millis(30000)),
+        importer_own(io.get_executor(), importer_conninfo, 2, Millis(30000)) {
+    if (opts.instance.empty()) opts.instance = default_instance();
+  }
+
+  pg::Pool& importer() { return same_db ? events : importer_own; }
+
+  bool notifications_healthy() const {
+    return events_listener && events_listener->healthy() && (!importer_listener || importer_listener->healthy());
+  }
+
+  void on_notification(const pg::Notification& n) {
+    if (n.channel == workflow_channel) {
+      log::debug("workflow completed notification", {{"event_id", n.payload}});
+      intake_wake.notify();
+    } else if (n.channel == import_channel) {
+      try {
+        const auto o = boost::json::parse(n.payload).as_object();
+        notified_orders.insert(std::string(o.at("uuid").as_string()));
+        log::debug("import stage notification", {{"order_uuid", o.at("uuid")}, {"stage", o.at("stage")}});
+      } catch (const std::exception&) {
+        log::warn("ignoring a malformed import notification", {{"payload", n.payload}});
+      }
+      waiter_wake.notify();
+    }
+  }
+
+  template <class F>
+  void spawn_loop(F f) {
+    ++loops_running;
+    asio::co_spawn(io, std::move(f), [this](std::exception_ptr e) {
+      --loops_running;
+      if (e) {
+        try {
+          std::rethrow_exception(e);
+        } catch (const std::exception& ex) {
+          log::error("internal loop ended with an error", {{"error", ex.what()}});
+        }
+      }
+      stop_wake.notify();
+    });
+  }
+
+  asio::awaitable<void> intake_once() {
+    auto stats = co_await run_intake(events, cfg);
+    caught_up_once = true;
+    if (stats.jobs_created > 0) scheduler_wake.notify();
+  }
+
+  asio::awaitable<void> intake_loop() {
+    while (!stopping) {
+      try {
+        co_await intake_once();
+      } catch (const std::exception& e) {
+        log::warn("reading the event store failed; retrying", {{"error", e.what()}});
+      }
+      co_await intake_wake.wait_for(notifications_healthy() ? cfg.intake.poll_interval
+                                                             : cfg.import.degraded_poll_interval);
+    }
+  }
+
+  asio::awaitable<void> scheduler_loop() {
+    while (!stopping) {
+      Duration wait = cfg.intake.poll_interval;
+      try {
+        const int free = max_concurrent_jobs - running_jobs;
+        std::vector<JobRef> jobs;
+        if (free > 0) jobs = co_await claim_jobs(*ctx, free);
+        for (const auto& j : jobs) {
+          ++running_jobs;
+          asio::co_spawn(
+              io,
+              [this, j]() -> asio::awaitable<void> {
+                co_await run_job(*ctx, j);
+              },
+              [this](std::exception_ptr e) {
+                --running_jobs;
+                if (e) log::error("job coroutine ended with an unexpected error");
+                scheduler_wake.notify();
+              });
+        }
+        if (!jobs.empty()) continue;
+        if (free > 0) {
+          if (auto due = co_await next_job_due(*ctx)) wait = std::min(wait, std::max(*due, Duration(50)));
+        }
+      } catch (const std::exception& e) {
+        log::warn("claiming jobs failed; retrying", {{"error", e.what()}});
+        wait = cfg.import.degraded_poll_interval;
+      }
+      co_await scheduler_wake.wait_for(wait);
+    }
+  }
+
+  asio::awaitable<void> waiter_loop() {
+    auto next_full = Clock::now();
+    while (!stopping) {
+      const bool full = Clock::now() >= next_full || notified_orders.empty();
+      std::optional<std::set<std::string>> only;
+      if (!full) only = std::exchange(notified_orders, {});
+      try {
+        if (full) notified_orders.clear();
+        co_await check_orders(*ctx, only);
+      } catch (const std::exception& e) {
+        log::warn("reading upload order stages failed; retrying", {{"error", e.what()}});
+      }
+      const auto interval = (notifications_healthy() && import_trigger) ? cfg.import.poll_interval
+                                                                         : cfg.import.degraded_poll_interval;
+      if (full) next_full = Clock::now() + interval;
+      const auto left = std::chrono::duration_cast<Duration>(next_full - Clock::now());
+      co_await waiter_wake.wait_for(std::max(left, Duration(0)));
+    }
+  }
+
+  // --once: stop when intake has run and no job is in flight.
+  asio::awaitable<void> once_monitor() {
+    auto ex = co_await asio::this_coro::executor;
+    while (!stopping) {
+      asio::steady_timer t(ex, std::chrono::milliseconds(200));
+      co_await t.async_wait(asio::use_awaitable);
+      if (!caught_up_once || running_jobs > 0) continue;
+      try {
+        auto c = co_await events.acquire();
+        auto r = co_await c->query(
+            "SELECT count(*) FROM biomero_reactor.jobs WHERE state NOT IN ('imported', 'failed', 'skipped')");
+        if (r.int64(0, 0) == 0) {
+          log::info("nothing left in flight (--once)");
+          stop();
+        }
+      } catch (const std::exception& e) {
+        log::warn("checking for work in flight failed", {{"error", e.what()}});
+      }
+    }
+  }
+
+  Listener::Callbacks callbacks(bool for_events) {
+    Listener::Callbacks cb;
+    cb.notified = [this](const pg::Notification& n) { on_notification(n); };
+    cb.catch_up = [this, for_events]() -> asio::awaitable<void> {
+      if (for_events) co_await intake_once();
+      waiter_wake.notify();
+    };
+    cb.health_changed = [this](bool healthy) {
+      if (!healthy) log::warn("notifications unavailable: polling every " + format_duration(cfg.import.degraded_poll_interval));
+      intake_wake.notify();
+      waiter_wake.notify();
+    };
+    return cb;
+  }
+
+  void stop() {
+    if (stopping) return;
+    stopping = true;
+    if (events_listener) events_listener->stop();
+    if (importer_listener) importer_listener->stop();
+    intake_wake.notify();
+    scheduler_wake.notify();
+    waiter_wake.notify();
+    stop_wake.notify();
+  }
+
+  asio::awaitable<int> run() {
+    {
+      auto c = co_await events.acquire();
+      co_await require_schema(*c);
+      std::unique_ptr<pg::Pool::Lease> imp;
+      if (!same_db) imp = std::make_unique<pg::Pool::Lease>(co_await importer_own.acquire());
+      const auto triggers = co_await trigger_status(*c, imp ? &**imp : nullptr);
+      for (const auto& t : triggers) {
+        if (t.table == "public.imports") import_trigger = t.installed;
+        if (!t.installed) log::warn("trigger not installed; polling instead", {{"table", t.table}, {"detail", t.detail}});
+      }
+    }
+    StorageSettings storage = load_storage_settings(cfg);
+    for (const auto& w : storage.warnings) log::warn(w);
+    ctx = std::make_unique<PipelineContext>(PipelineContext{cfg, std::move(storage), events, importer(), same_db, workers,
+                                                            opts.instance, opts.stop_at_step, {}, {}});
+    ctx->wake_scheduler = [this] { scheduler_wake.notify(); };
+    log::info("biomero-reactor started", {{"version", BIOMERO_REACTOR_VERSION},
+                                          {"instance", opts.instance},
+                                          {"events_db", redact_conninfo(events_conninfo)},
+                                          {"importer_db", same_db ? "same as events_db" : redact_conninfo(importer_conninfo)},
+                                          {"base_dir", ctx->storage.base_dir.string()},
+                                          {"import_notifications", import_trigger},
+                                          {"once", opts.once}});
+
+    const ListenerFsm::Settings ls{cfg.listener.heartbeat_interval, cfg.listener.backoff_initial,
+                                   cfg.listener.backoff_max};
+    std::vector<std::string> channels{workflow_channel};
+    if (same_db) channels.emplace_back(import_channel);
+    events_listener = std::make_unique<Listener>(io.get_executor(), "events", events_conninfo, channels, ls,
+                                                 cfg.listener.heartbeat_timeout, callbacks(true));
+    if (!same_db) {
+      importer_listener = std::make_unique<Listener>(io.get_executor(), "importer", importer_conninfo,
+                                                     std::vector<std::string>{import_channel}, ls,
+                                                     cfg.listener.heartbeat_timeout, callbacks(false));
+      spawn_loop([this] { return importer_listener->run(); });
+    }
+    spawn_loop([this] { return events_listener->run(); });
+    spawn_loop([this] { return intake_loop(); });
+    spawn_loop([this] { return scheduler_loop(); });
+    spawn_loop([this] { return waiter_loop(); });
+    if (opts.once) spawn_loop([this] { return once_monitor(); });
+
+    while (!stopping) co_await stop_wake.wait_for(std::chrono::hours(24));
+
+    // Running steps finish or checkpoint; waiting orders resume on the next start.
+    const auto deadline = Clock::now() + cfg.jobs.shutdown_grace;
+    while ((running_jobs > 0 || loops_running > 0) && Clock::now() < deadline) {
+      co_await stop_wake.wait_for(std::chrono::milliseconds(100));
+    }
+    if (running_jobs > 0) {
+      log::warn("stopping with steps still running; their leases expire and they resume on the next start",
+                {{"running", running_jobs}});
+    }
+    log::info("biomero-reactor stopped");
+    co_return 0;
+  }
+};
+
+Reactor::Reactor(asio::io_context& io, Config cfg, RunOptions opts)
+    : impl_(std::make_unique<Impl>(io, std::move(cfg), std::move(opts))) {}
+Reactor::~Reactor() { impl_->workers.join(); }
+asio::awaitable<int> Reactor::run() { return impl_->run(); }
+void Reactor::request_stop() { impl_->stop(); }
+
+}  // namespace biomero_reactor

@@ -1,0 +1,126 @@
+#pragma once
+// Integration-test support. A throwaway PostgreSQL 15 cluster is started once per CTest
+// run by test/support/pg-cluster (fixture "pg"); each test gets its own database created
+// from `biomero_template` (BIOMERO's real DDL), so tests never see each other's rows.
+// Databases are reached through the program's own pg layer; the reactor and the
+// stand-in importer run as real processes.
+#include "biomero_reactor/pg.hpp"
+#include "biomero_reactor/uuid.hpp"
+
+#include <boost/json/object.hpp>
+
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace biomero_reactor::test {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+// The cluster CTest started: socket directory and port from $BIOMERO_TEST_PG.
+struct Cluster {
+  static fs::path state_dir();
+  static std::string conninfo(const std::string& dbname);
+  static void restart();  // pg_ctl restart (fault tests)
+};
+
+// A fresh database for one test, dropped at the end.
+class TestDb {
+ public:
+  explicit TestDb(bool install_reactor_sql = true);
+  ~TestDb();
+  TestDb(const TestDb&) = delete;
+  TestDb& operator=(const TestDb&) = delete;
+
+  [[nodiscard]] const std::string& name() const { return name_; }
+  [[nodiscard]] std::string conninfo() const { return Cluster::conninfo(name_); }
+
+  pg::Result query(const std::string& sql, const pg::Params& params = {});
+  void script(const std::string& sql);
+  std::string scalar(const std::string& sql, const pg::Params& params = {});
+  std::int64_t count(const std::string& sql, const pg::Params& params = {});
+
+ private:
+  std::string name_;
+};
+
+// A temporary directory, removed with everything under it.
+class TempTree {
+ public:
+  TempTree();
+  ~TempTree();
+  TempTree(const TempTree&) = delete;
+  TempTree& operator=(const TempTree&) = delete;
+  [[nodiscard]] const fs::path& path() const { return root_; }
+  fs::path write(const fs::path& rel, const std::string& content);
+  // Every regular file and directory under the tree, relative, sorted.
+  [[nodiscard]] std::vector<std::string> listing(const fs::path& rel = {}) const;
+
+ private:
+  fs::path root_;
+};
+
+std::string read_file(const fs::path& p);
+
+// A completed workflow as BIOMERO writes it: WorkflowInitiated, a task with its SLURM job
+// ids, statuses, and (unless complete = false) WorkflowCompleted, each save in its own
+// transaction with BIOMERO's EXCLUSIVE lock.
+struct SampleWorkflow {
+  Uuid id = random_uuid4();
+  Uuid task_id = random_uuid4();
+  std::vector<std::string> job_ids{"1234"};
+  std::int64_t user = 2;
+  std::int64_t group = 3;
+  std::string name = "cellexpansion";
+  std::string description = "Run cellexpansion 1.0.1";
+  boost::json::object params = {{"alpha", 1}};
+  bool python_import_task = false;  // a completed SLURM_Import_Results.py task, as the Python worker writes
+  bool complete = true;             // false: WorkflowFailed instead
+};
+void write_workflow(TestDb& db, const SampleWorkflow& wf);
+void write_workflow(const std::string& conninfo, const SampleWorkflow& wf);
+
+// Result files where BIOMERO's worker leaves them: <dir>/<job>_out.zip (a tiny TIFF and a
+// CSV under data/out/) and <dir>/omero-<job>.log.
+void write_job_results(const fs::path& dir, const std::string& job_id, bool with_log = true);
+
+// A child process with its stdout+stderr in a file.
+class Process {
+ public:
+  Process(std::vector<std::string> argv, fs::path log, std::map<std::string, std::string> env = {});
+  ~Process();  // SIGKILL if still running
+  Process(const Process&) = delete;
+  Process& operator=(const Process&) = delete;
+  void signal(int sig);
+  // Exit code (128+signal when killed); nullopt on timeout.
+  std::optional<int> wait(std::chrono::milliseconds timeout);
+  [[nodiscard]] bool running();
+  [[nodiscard]] std::string output() const;
+  [[nodiscard]] int pid() const { return pid_; }
+
+ private:
+  int pid_ = -1;
+  std::optional<int> status_;
+  fs::path log_;
+};
+
+// Writes a reactor config for `db` into `dir` with fast test timings and the given
+// YAML appended (later keys of the same section must not repeat: pass whole sections).
+fs::path write_reactor_config(const fs::path& dir, const std::string& events_conninfo, const std::string& extra_yaml,
+                              const std::string& importer_conninfo = "");
+
+std::unique_ptr<Process> start_reactor(const fs::path& config, const fs::path& log, std::vector<std::string> extra = {},
+                                       std::map<std::string, std::string> env = {});
+int run_reactor(const fs::path& config, const std::vector<std::string>& args, std::string* output = nullptr);
+std::unique_ptr<Process> start_standin_importer(const std::string& conninfo, const fs::path& log,
+                                                std::vector<std::string> extra = {});
+
+// Polls `done` every 50 ms until true or the timeout; returns its last value.
+bool eventually(const std::function<bool()>& done, std::chrono::milliseconds timeout = 30s);
+
+}  // namespace biomero_reactor::test
