@@ -11,7 +11,6 @@
 #include <iterator>
 #include <memory>
 #include <new>
-#include <set>
 #include <string>
 #include <system_error>
 #include <utility>
@@ -255,8 +254,7 @@ public:
             previous = entry_name(entry);
             extract_entry(entry, previous);
         }
-        sync_files();
-        sync_directories();
+        make_durable();
         return {entries_, total_bytes_};
     }
 
@@ -335,10 +333,9 @@ private:
             total_bytes_ += static_cast<std::uint64_t>(got);
             write_all(file.get(), {buffer_.data(), static_cast<std::size_t>(got)}, path);
         }
-        // Start the write-back now so it overlaps with the rest of the archive; the fsync
-        // at the end then mostly finds the data on disk already.
+        // Start the write-back now so it overlaps with the rest of the archive and the
+        // final syncfs mostly finds the data on disk already.
         static_cast<void>(::sync_file_range(file.get(), 0, 0, SYNC_FILE_RANGE_WRITE));
-        files_.push_back(path.string());
     }
 
     // `total` is what the archive will have produced: bytes written so far plus either
@@ -392,7 +389,6 @@ private:
                 if (::mkdirat(parent, component, 0755) != 0 && errno != EEXIST) {
                     fail_create(errno, name, relative_path(components, count));
                 }
-                directories_.insert(relative_path(components, count).string());
                 continue;
             }
             if (errno == ENOTDIR || errno == ELOOP) {
@@ -421,30 +417,12 @@ private:
         return path;
     }
 
-    // One fsync per file after all are written: fsyncing each as it is closed would cost
-    // one journal commit per file (ten times slower for thousands of small files).
-    void sync_files() {
-        for (const std::string& key : files_) {
-            const std::vector<std::string> components = split_path(key);
-            const int parent = directory(components, components.size() - 1, key);
-            const UniqueFd file(::openat(parent, components.back().c_str(),
-                                         O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
-            if (!file || ::fsync(file.get()) != 0) {
-                throw_system_error(errno, "cannot fsync", target_dir_ / key);
-            }
-        }
-    }
-
-    void sync_directories() {
-        if (::fsync(root_.get()) != 0) {
-            throw_system_error(errno, "cannot fsync", target_dir_);
-        }
-        for (const std::string& key : directories_) {
-            const std::vector<std::string> components = split_path(key);
-            const int fd = directory(components, components.size(), key);
-            if (::fsync(fd) != 0) {
-                throw_system_error(errno, "cannot fsync", target_dir_ / key);
-            }
+    // One syncfs(2) of the target's file system makes every file and directory written
+    // durable with one journal commit; an fsync per file costs a commit each (1.5x the
+    // time for thousands of small files). Since Linux 5.8 it reports write-back errors.
+    void make_durable() {
+        if (::syncfs(root_.get()) != 0) {
+            throw_system_error(errno, "cannot syncfs", target_dir_);
         }
     }
 
@@ -456,8 +434,6 @@ private:
     std::vector<char> buffer_;
     std::uint64_t entries_ = 0;
     std::uint64_t total_bytes_ = 0;
-    std::vector<std::string> files_;    // written by this extraction, fsynced at the end
-    std::set<std::string> directories_; // created by this extraction, fsynced at the end
     std::string cached_key_;
     UniqueFd cached_fd_;
 };

@@ -73,7 +73,7 @@ asio::awaitable<std::vector<StoredEvent>> load_workflow_events(pg::Connection& c
   co_return own;
 }
 
-asio::awaitable<void> in_transaction(pg::Pool& pool, const std::function<asio::awaitable<void>(pg::Connection&)>& body,
+asio::awaitable<void> in_transaction(pg::Pool& pool, std::function<asio::awaitable<void>(pg::Connection&)> body,
                                      int attempts) {
   for (int attempt = 1;; ++attempt) {
     std::optional<pg::Error> retry;

@@ -21,8 +21,8 @@ asio::awaitable<bool> table_exists(pg::Connection& c, const char* table) {
 }
 
 // BIOMERO's views show import statuses at 90%.
-asio::awaitable<void> update_views(pg::Connection& c, const ImportTask& t, const std::string& status,
-                                   const std::string& error, bool finished) {
+asio::awaitable<void> update_views(pg::Connection& c, const ImportTask& t, std::string status, std::string error,
+                                   bool finished) {
   if (co_await table_exists(c, "public.biomero_workflow_progress_view")) {
     co_await c.query(
         "UPDATE public.biomero_workflow_progress_view SET status = $2, progress = '90%', task = $3 "
@@ -33,7 +33,7 @@ asio::awaitable<void> update_views(pg::Connection& c, const ImportTask& t, const
     co_await c.query(
         "UPDATE public.biomero_task_execution SET status = $2, "
         "end_time = CASE WHEN $3 THEN (now() AT TIME ZONE 'UTC') END, error_type = $4 WHERE task_id = $1",
-        pg::params(t.id.str(), status, finished, error.empty() ? pg::Param{} : pg::param(error)));
+        pg::params(t.id.str(), status, finished, pg::null_if_empty(error)));
   }
 }
 
@@ -73,7 +73,7 @@ asio::awaitable<void> report_importing(pg::Connection& c, const ImportTask& t, c
   co_await update_views(c, t, "IMPORTING", "", false);
 }
 
-asio::awaitable<void> report_imported(pg::Connection& c, const ImportTask& t, const std::string& result) {
+asio::awaitable<void> report_imported(pg::Connection& c, const ImportTask& t, std::string result) {
   std::vector<NewEvent> events;  // built outside co_await: g++ 12 miscompiles braced lists there
   events.push_back({t.id, std::string(topics::status_updated), boost::json::object{{"status", "IMPORTED"}}});
   events.push_back({t.id, std::string(topics::task_completed), boost::json::object{{"result", result}}});
@@ -81,7 +81,7 @@ asio::awaitable<void> report_imported(pg::Connection& c, const ImportTask& t, co
   co_await update_views(c, t, "IMPORTED", "", true);
 }
 
-asio::awaitable<void> report_import_failed(pg::Connection& c, const ImportTask& t, const std::string& reason) {
+asio::awaitable<void> report_import_failed(pg::Connection& c, const ImportTask& t, std::string reason) {
   std::vector<NewEvent> events;
   events.push_back({t.id, std::string(topics::status_updated), boost::json::object{{"status", "IMPORT_FAILED"}}});
   events.push_back(

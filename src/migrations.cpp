@@ -70,12 +70,12 @@ std::string trigger_name_in(std::string_view text) {
   return std::string(text.substr(at + marker.size(), end - at - marker.size()));
 }
 
-asio::awaitable<bool> table_exists(pg::Connection& c, const std::string& table) {
+asio::awaitable<bool> table_exists(pg::Connection& c, std::string table) {
   auto r = co_await c.query("SELECT to_regclass($1) IS NOT NULL", pg::params(table));
   co_return r.boolean(0, 0);
 }
 
-asio::awaitable<bool> trigger_exists(pg::Connection& c, const std::string& table, const std::string& trigger) {
+asio::awaitable<bool> trigger_exists(pg::Connection& c, std::string table, std::string trigger) {
   auto r = co_await c.query(
       "SELECT count(*) FROM pg_catalog.pg_trigger WHERE tgrelid = to_regclass($1) AND tgname = $2 AND tgenabled <> 'D'",
       pg::params(table, trigger));

@@ -183,7 +183,7 @@ void Connection::consume_input() {
   }
 }
 
-asio::awaitable<void> Connection::connect(const std::string& conninfo) {
+asio::awaitable<void> Connection::connect(std::string conninfo) {
   close();
   // Keywords after dbname override what the conninfo says; application_name before it
   // is only a default.
@@ -202,6 +202,8 @@ asio::awaitable<void> Connection::connect(const std::string& conninfo) {
     st = PQconnectPoll(conn_);
   }
   if (PQsetnonblocking(conn_, 1) != 0) fail("cannot make the connection non-blocking");
+  // Server NOTICEs ("already exists, skipping") are not for the operator's terminal.
+  PQsetNoticeProcessor(conn_, [](void*, const char*) {}, nullptr);
 }
 
 asio::awaitable<Result> Connection::finish_query() {

@@ -79,8 +79,8 @@ asio::awaitable<Workflow> load_workflow(PipelineContext& ctx, const Uuid& id) {
 
 // The one way a job changes state: only under this reactor's lease, with its history row
 // and one log line, in the caller's transaction.
-asio::awaitable<void> transition(pg::Connection& c, PipelineContext& ctx, Job& job, const std::string& to,
-                                 const std::string& detail) {
+asio::awaitable<void> transition(pg::Connection& c, PipelineContext& ctx, Job& job, std::string to,
+                                 std::string detail) {
   const bool keep_lease = to == "started" || to == "archiving" || to == "archived";
   auto r = co_await c.query(
       "WITH old AS (SELECT state, updated_at FROM biomero_reactor.jobs WHERE id = $1) "
@@ -115,9 +115,8 @@ void maybe_stop_here(const PipelineContext& ctx, const std::string& state) {
   }
 }
 
-asio::awaitable<void> commit_transition(PipelineContext& ctx, Job& job, const std::string& to,
-                                        const std::string& detail,
-                                        const std::function<asio::awaitable<void>(pg::Connection&)>& also = {}) {
+asio::awaitable<void> commit_transition(PipelineContext& ctx, Job& job, std::string to, std::string detail,
+                                        std::function<asio::awaitable<void>(pg::Connection&)> also = {}) {
   co_await in_transaction(ctx.events, [&](pg::Connection& c) -> asio::awaitable<void> {
     if (also) co_await also(c);
     co_await transition(c, ctx, job, to, detail);
@@ -358,20 +357,21 @@ asio::awaitable<void> advance(PipelineContext& ctx, Job& job, const Workflow& wf
 // IMPORT_FAILED for the user, `failed` for the job; the import task is reported first if
 // the job failed before it could be (a workflow that cannot be decoded, say).
 asio::awaitable<void> fail_job(PipelineContext& ctx, Job& job, const std::optional<Workflow>& wf,
-                               const std::string& reason) {
+                               std::string reason) {
   const ImportTask task = import_task_for(job.workflow_id, job.slurm_job_id, job.attempt);
   co_await commit_transition(ctx, job, "failed", reason, [&](pg::Connection& c) -> asio::awaitable<void> {
     if (job.state == "pending") {
       Workflow minimal;
       minimal.id = job.workflow_id;
-      co_await report_importing(c, task, wf ? *wf : minimal);
+      const Workflow& known = wf ? *wf : minimal;
+      co_await report_importing(c, task, known);
     }
     co_await report_import_failed(c, task, reason);
   });
   ++ctx.counters.jobs_failed;
 }
 
-asio::awaitable<void> retry_later(PipelineContext& ctx, Job& job, const std::string& error) {
+asio::awaitable<void> retry_later(PipelineContext& ctx, Job& job, std::string error) {
   static thread_local std::mt19937_64 rng{std::random_device{}()};
   const auto delay = backoff_delay(Millis(1000), Millis(60000), static_cast<unsigned>(job.step_failures),
                                    std::uniform_real_distribution<double>(0, 1)(rng));
@@ -485,7 +485,7 @@ asio::awaitable<int> check_orders(PipelineContext& ctx, const std::optional<std:
         "WHERE j.state = 'submitted' AND ($1::uuid[] IS NULL OR j.id IN "
         "  (SELECT job_id FROM biomero_reactor.orders WHERE order_uuid = ANY($1::uuid[]))) "
         "ORDER BY j.id, o.kind",
-        pg::params(filter ? pg::param(*filter) : pg::Param{}));
+        pg::params(pg::Param(filter)));
     for (int i = 0; i < r.rows(); ++i) {
       auto& w = waiting[r.int64(i, 0)];
       if (w.orders.empty()) w.job = job_from(r, i);
@@ -569,12 +569,13 @@ asio::awaitable<int> check_orders(PipelineContext& ctx, const std::optional<std:
           auto it = stages.find(u);
           if (it == stages.end()) continue;
           co_await c.query("UPDATE biomero_reactor.orders SET stage = $2, description = $3 WHERE order_uuid = $1",
-                           pg::params(u, it->second.stage, it->second.description ? pg::param(*it->second.description) : pg::Param{}));
+                           pg::params(u, it->second.stage, pg::Param(it->second.description)));
         }
         if (outcome == Outcome::imported) {
           const ImageSet images = images_from(job.images.value_or("{\"images\":[],\"labels\":[]}"));
           const auto n = images.images.size() + images.label_images.size();
-          co_await report_imported(c, task, "Imported " + std::to_string(n) + (n == 1 ? " image" : " images"));
+          const std::string result = "Imported " + std::to_string(n) + (n == 1 ? " image" : " images");
+          co_await report_imported(c, task, result);
           co_await transition(c, ctx, job, "imported", "all upload orders completed");
         } else if (outcome == Outcome::failed) {
           co_await report_import_failed(c, task, reason);
@@ -603,7 +604,7 @@ asio::awaitable<int> check_orders(PipelineContext& ctx, const std::optional<std:
   co_return still_waiting;
 }
 
-asio::awaitable<int> replay_workflow(pg::Pool& events, const std::string& workflow_id) {
+asio::awaitable<int> replay_workflow(pg::Pool& events, std::string workflow_id) {
   int n = 0;
   co_await in_transaction(events, [&](pg::Connection& c) -> asio::awaitable<void> {
     auto r = co_await c.query(

@@ -14,8 +14,9 @@
 // - CRC errors, truncation and any other libarchive failure are fatal;
 // - files are created with openat(O_EXCL | O_NOFOLLOW) below directories opened with
 //   O_NOFOLLOW, so a symlink that appears on disk is never followed;
-// - every file and directory written is fsynced; modes in the archive are ignored
-//   (files 0644, directories 0755, before umask).
+// - everything written is durable on return: one syncfs(2) of the target's file system
+//   (stronger than an fsync per file and directory, and much faster for many files);
+// - modes in the archive are ignored (files 0644, directories 0755, before umask).
 // Every refusal throws ArchiveError naming the entry. On any error target_dir may hold a
 // partial extraction: the caller (who builds the job directory under a temporary name)
 // discards it.

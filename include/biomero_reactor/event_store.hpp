@@ -27,10 +27,12 @@ boost::asio::awaitable<std::vector<std::int64_t>> append_events(pg::Connection& 
 // The workflow's own events and those of every task added to it, ordered by id.
 boost::asio::awaitable<std::vector<StoredEvent>> load_workflow_events(pg::Connection& c, const Uuid& workflow_id);
 
+// Coroutine parameters are taken by value throughout: a reference to a caller's
+// temporary does not survive suspension reliably with g++ 12.
 // BEGIN; body(c); COMMIT on a pooled connection, retried on 23505/40001/40P01 and lost
 // connections up to `attempts` times. body must be safe to run again from the start.
 boost::asio::awaitable<void> in_transaction(pg::Pool& pool,
-                                            const std::function<boost::asio::awaitable<void>(pg::Connection&)>& body,
+                                            std::function<boost::asio::awaitable<void>(pg::Connection&)> body,
                                             int attempts = 5);
 
 }  // namespace biomero_reactor

@@ -27,8 +27,8 @@ struct ImportTask {
 // TaskCreated, WorkflowRun.TaskAdded, TaskStarted, StatusUpdated IMPORTING.
 boost::asio::awaitable<void> report_importing(pg::Connection& c, const ImportTask& t, const Workflow& wf);
 // StatusUpdated IMPORTED, TaskCompleted(result).
-boost::asio::awaitable<void> report_imported(pg::Connection& c, const ImportTask& t, const std::string& result);
+boost::asio::awaitable<void> report_imported(pg::Connection& c, const ImportTask& t, std::string result);
 // StatusUpdated IMPORT_FAILED, TaskFailed("Import failed: <reason>").
-boost::asio::awaitable<void> report_import_failed(pg::Connection& c, const ImportTask& t, const std::string& reason);
+boost::asio::awaitable<void> report_import_failed(pg::Connection& c, const ImportTask& t, std::string reason);
 
 }  // namespace biomero_reactor

@@ -60,6 +60,6 @@ boost::asio::awaitable<int> check_orders(PipelineContext& ctx, const std::option
 boost::asio::awaitable<std::optional<std::chrono::milliseconds>> next_job_due(PipelineContext& ctx);
 
 // replay <workflow>: every job of the workflow starts again as the next attempt.
-boost::asio::awaitable<int> replay_workflow(pg::Pool& events, const std::string& workflow_id);
+boost::asio::awaitable<int> replay_workflow(pg::Pool& events, std::string workflow_id);
 
 }  // namespace biomero_reactor

@@ -2,6 +2,7 @@
 // zips that round-trip, and the durable file helpers do what their names promise.
 #include "biomero_reactor/archive.hpp"
 #include "biomero_reactor/fs_util.hpp"
+#include "support/test_support.hpp"
 
 #include <boost/test/unit_test.hpp>
 
@@ -10,33 +11,17 @@
 
 #include <cerrno>
 #include <cstdlib>
-#include <fstream>
-#include <iterator>
 #include <map>
 #include <random>
 #include <string>
 #include <system_error>
 
-#include <unistd.h>
-
 namespace fs = std::filesystem;
 using namespace biomero_reactor;
+using test::read_file;
+using test::TempTree;
 
 namespace {
-
-struct TempDir {
-    fs::path path;
-    TempDir() {
-        std::string pattern = (fs::temp_directory_path() / "biomero-archive-test-XXXXXX").string();
-        path = ::mkdtemp(pattern.data());
-    }
-    TempDir(const TempDir&) = delete;
-    TempDir& operator=(const TempDir&) = delete;
-    ~TempDir() {
-        std::error_code ignored;
-        fs::remove_all(path, ignored);
-    }
-};
 
 std::string random_bytes(std::size_t size, unsigned seed) {
     std::mt19937 generator(seed);
@@ -45,16 +30,6 @@ std::string random_bytes(std::size_t size, unsigned seed) {
         c = static_cast<char>(generator() & 0xFF);
     }
     return bytes;
-}
-
-void write_file(const fs::path& path, const std::string& content) {
-    fs::create_directories(path.parent_path());
-    std::ofstream(path, std::ios::binary) << content;
-}
-
-std::string read_file(const fs::path& path) {
-    std::ifstream in(path, std::ios::binary);
-    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
 // Every file (relative path → content) and directory (relative path → "<dir>") below root.
@@ -68,13 +43,13 @@ std::map<std::string, std::string> tree(const fs::path& root) {
 }
 
 // A sample results tree like a SLURM job's output.
-std::map<std::string, std::string> write_results(const fs::path& root) {
-    write_file(root / "data/out/result_image.tiff", random_bytes(3 << 20, 1));
-    write_file(root / "data/out/measurements.csv", "label,area\n1,42\n2,17\n");
-    write_file(root / "data/out/deeper/still/mask.png", random_bytes(70000, 2));
-    write_file(root / "log.txt", "");
-    fs::create_directories(root / "data/empty");
-    return tree(root);
+std::map<std::string, std::string> write_results(TempTree& temp) {
+    temp.write("results/data/out/result_image.tiff", random_bytes(3 << 20, 1));
+    temp.write("results/data/out/measurements.csv", "label,area\n1,42\n2,17\n");
+    temp.write("results/data/out/deeper/still/mask.png", random_bytes(70000, 2));
+    temp.write("results/log.txt", "");
+    fs::create_directories(temp.path() / "results/data/empty");
+    return tree(temp.path() / "results");
 }
 
 } // namespace
@@ -82,62 +57,62 @@ std::map<std::string, std::string> write_results(const fs::path& root) {
 BOOST_AUTO_TEST_SUITE(archive_test)
 
 BOOST_AUTO_TEST_CASE(a_zipped_results_tree_extracts_to_identical_files_in_nested_directories) {
-    const TempDir temp;
-    const auto original = write_results(temp.path / "results");
-    const std::uint64_t zip_size = zip_directory(temp.path / "results", temp.path / "1_out.zip");
-    BOOST_TEST(zip_size == fs::file_size(temp.path / "1_out.zip"));
+    TempTree temp;
+    const auto original = write_results(temp);
+    const std::uint64_t zip_size = zip_directory(temp.path() / "results", temp.path() / "1_out.zip");
+    BOOST_TEST(zip_size == fs::file_size(temp.path() / "1_out.zip"));
 
-    fs::create_directory(temp.path / "extracted");
+    fs::create_directory(temp.path() / "extracted");
     const ExtractStats stats =
-        extract_archive(temp.path / "1_out.zip", temp.path / "extracted", ExtractLimits{});
+        extract_archive(temp.path() / "1_out.zip", temp.path() / "extracted", ExtractLimits{});
 
-    BOOST_TEST(tree(temp.path / "extracted") == original);
+    BOOST_TEST(tree(temp.path() / "extracted") == original);
     BOOST_TEST(stats.entries == original.size());
     BOOST_TEST(stats.bytes == (3U << 20) + 70000U + 21U);
 }
 
 BOOST_AUTO_TEST_CASE(zip_directory_writes_a_zip_that_unzip_accepts) {
-    const TempDir temp;
-    write_results(temp.path / "results");
-    static_cast<void>(zip_directory(temp.path / "results", temp.path / "out.zip"));
+    TempTree temp;
+    write_results(temp);
+    static_cast<void>(zip_directory(temp.path() / "results", temp.path() / "out.zip"));
 
-    const std::string command = "unzip -tqq '" + (temp.path / "out.zip").string() + "'";
+    const std::string command = "unzip -tqq '" + (temp.path() / "out.zip").string() + "'";
     BOOST_TEST(std::system(command.c_str()) == 0);
 }
 
 BOOST_AUTO_TEST_CASE(zip_directory_refuses_a_symlink_and_leaves_no_zip) {
-    const TempDir temp;
-    write_file(temp.path / "results/a.tif", "image");
-    fs::create_symlink("/etc/passwd", temp.path / "results/passwd");
+    TempTree temp;
+    temp.write("results/a.tif", "image");
+    fs::create_symlink("/etc/passwd", temp.path() / "results/passwd");
 
     try {
-        static_cast<void>(zip_directory(temp.path / "results", temp.path / "out.zip"));
+        static_cast<void>(zip_directory(temp.path() / "results", temp.path() / "out.zip"));
         BOOST_FAIL("zip_directory accepted a symlink");
     } catch (const ArchiveError& error) {
         BOOST_TEST(error.entry == "passwd");
         BOOST_TEST(std::string(error.what()).find("symbolic links") != std::string::npos);
     }
-    BOOST_TEST(!fs::exists(temp.path / "out.zip"));
+    BOOST_TEST(!fs::exists(temp.path() / "out.zip"));
 }
 
 BOOST_AUTO_TEST_CASE(zip_directory_never_overwrites_an_existing_zip) {
-    const TempDir temp;
-    write_file(temp.path / "results/a.tif", "image");
-    write_file(temp.path / "out.zip", "keep me");
+    TempTree temp;
+    temp.write("results/a.tif", "image");
+    temp.write("out.zip", "keep me");
 
-    BOOST_CHECK_THROW(static_cast<void>(zip_directory(temp.path / "results", temp.path / "out.zip")),
+    BOOST_CHECK_THROW(static_cast<void>(zip_directory(temp.path() / "results", temp.path() / "out.zip")),
                       std::system_error);
-    BOOST_TEST(read_file(temp.path / "out.zip") == "keep me");
+    BOOST_TEST(read_file(temp.path() / "out.zip") == "keep me");
 }
 
 BOOST_AUTO_TEST_CASE(a_gzipped_tar_is_recognised_by_its_content_and_extracted) {
-    const TempDir temp;
+    TempTree temp;
     const std::string content = random_bytes(200000, 3);
     {
         archive* writer = archive_write_new();
         archive_write_set_format_pax_restricted(writer);
         archive_write_add_filter_gzip(writer);
-        BOOST_REQUIRE(archive_write_open_filename(writer, (temp.path / "results.bin").c_str()) ==
+        BOOST_REQUIRE(archive_write_open_filename(writer, (temp.path() / "results.bin").c_str()) ==
                       ARCHIVE_OK);
         archive_entry* entry = archive_entry_new();
         archive_entry_set_pathname(entry, "job/out/cells.ome.tiff");
@@ -151,79 +126,79 @@ BOOST_AUTO_TEST_CASE(a_gzipped_tar_is_recognised_by_its_content_and_extracted) {
         archive_write_close(writer);
         archive_write_free(writer);
     }
-    fs::create_directory(temp.path / "extracted");
+    fs::create_directory(temp.path() / "extracted");
 
     const ExtractStats stats =
-        extract_archive(temp.path / "results.bin", temp.path / "extracted", ExtractLimits{});
+        extract_archive(temp.path() / "results.bin", temp.path() / "extracted", ExtractLimits{});
 
     BOOST_TEST(stats.entries == 1U);
-    BOOST_TEST(read_file(temp.path / "extracted/job/out/cells.ome.tiff") == content);
+    BOOST_TEST(read_file(temp.path() / "extracted/job/out/cells.ome.tiff") == content);
     // Modes from the archive are not kept: the importer (another user) must read the file.
-    const auto perms = fs::status(temp.path / "extracted/job/out/cells.ome.tiff").permissions();
+    const auto perms = fs::status(temp.path() / "extracted/job/out/cells.ome.tiff").permissions();
     BOOST_TEST(((perms & fs::perms::others_read) != fs::perms::none));
 }
 
 BOOST_AUTO_TEST_CASE(copy_file_durable_copies_every_byte) {
-    const TempDir temp;
+    TempTree temp;
     const std::string content = random_bytes((5 << 20) + 123, 4);
-    write_file(temp.path / "omero-7.log", content);
+    temp.write("omero-7.log", content);
 
-    const std::uint64_t copied = copy_file_durable(temp.path / "omero-7.log", temp.path / "copy.log");
+    const std::uint64_t copied = copy_file_durable(temp.path() / "omero-7.log", temp.path() / "copy.log");
 
     BOOST_TEST(copied == content.size());
-    BOOST_TEST(read_file(temp.path / "copy.log") == content);
+    BOOST_TEST(read_file(temp.path() / "copy.log") == content);
 }
 
 BOOST_AUTO_TEST_CASE(copy_file_durable_refuses_to_overwrite_and_keeps_the_target) {
-    const TempDir temp;
-    write_file(temp.path / "new.log", "new");
-    write_file(temp.path / "old.log", "old");
+    TempTree temp;
+    temp.write("new.log", "new");
+    temp.write("old.log", "old");
 
     try {
-        static_cast<void>(copy_file_durable(temp.path / "new.log", temp.path / "old.log"));
+        static_cast<void>(copy_file_durable(temp.path() / "new.log", temp.path() / "old.log"));
         BOOST_FAIL("copy_file_durable overwrote a file");
     } catch (const std::system_error& error) {
         BOOST_TEST(error.code().value() == EEXIST);
         BOOST_TEST(std::string(error.what()).find("old.log") != std::string::npos);
     }
-    BOOST_TEST(read_file(temp.path / "old.log") == "old");
+    BOOST_TEST(read_file(temp.path() / "old.log") == "old");
 }
 
 BOOST_AUTO_TEST_CASE(copy_file_durable_from_a_missing_source_creates_nothing) {
-    const TempDir temp;
+    TempTree temp;
     BOOST_CHECK_THROW(
-        static_cast<void>(copy_file_durable(temp.path / "missing.log", temp.path / "copy.log")),
+        static_cast<void>(copy_file_durable(temp.path() / "missing.log", temp.path() / "copy.log")),
         std::system_error);
-    BOOST_TEST(!fs::exists(temp.path / "copy.log"));
+    BOOST_TEST(!fs::exists(temp.path() / "copy.log"));
 }
 
 BOOST_AUTO_TEST_CASE(write_file_durable_writes_and_replaces_content) {
-    const TempDir temp;
-    write_file_durable(temp.path / "metadata.csv", "Job_ID,1\nImport_Type,SLURM_Results\n");
-    BOOST_TEST(read_file(temp.path / "metadata.csv") == "Job_ID,1\nImport_Type,SLURM_Results\n");
-    write_file_durable(temp.path / "metadata.csv", "Job_ID,2\n");
-    BOOST_TEST(read_file(temp.path / "metadata.csv") == "Job_ID,2\n");
+    TempTree temp;
+    write_file_durable(temp.path() / "metadata.csv", "Job_ID,1\nImport_Type,SLURM_Results\n");
+    BOOST_TEST(read_file(temp.path() / "metadata.csv") == "Job_ID,1\nImport_Type,SLURM_Results\n");
+    write_file_durable(temp.path() / "metadata.csv", "Job_ID,2\n");
+    BOOST_TEST(read_file(temp.path() / "metadata.csv") == "Job_ID,2\n");
 }
 
 BOOST_AUTO_TEST_CASE(write_file_durable_does_not_write_through_a_symlink) {
-    const TempDir temp;
-    write_file(temp.path / "victim", "untouched");
-    fs::create_symlink(temp.path / "victim", temp.path / "metadata.csv");
+    TempTree temp;
+    temp.write("victim", "untouched");
+    fs::create_symlink(temp.path() / "victim", temp.path() / "metadata.csv");
 
-    BOOST_CHECK_THROW(write_file_durable(temp.path / "metadata.csv", "x"), std::system_error);
-    BOOST_TEST(read_file(temp.path / "victim") == "untouched");
+    BOOST_CHECK_THROW(write_file_durable(temp.path() / "metadata.csv", "x"), std::system_error);
+    BOOST_TEST(read_file(temp.path() / "victim") == "untouched");
 }
 
 BOOST_AUTO_TEST_CASE(fsync_path_syncs_files_and_directories_and_names_a_missing_path) {
-    const TempDir temp;
-    write_file(temp.path / "a.txt", "a");
-    BOOST_CHECK_NO_THROW(fsync_path(temp.path / "a.txt"));
-    BOOST_CHECK_NO_THROW(fsync_path(temp.path));
+    TempTree temp;
+    temp.write("a.txt", "a");
+    BOOST_CHECK_NO_THROW(fsync_path(temp.path() / "a.txt"));
+    BOOST_CHECK_NO_THROW(fsync_path(temp.path()));
     try {
-        fsync_path(temp.path / "missing");
+        fsync_path(temp.path() / "missing");
         BOOST_FAIL("fsync_path accepted a missing path");
     } catch (const std::system_error& error) {
-        BOOST_TEST(std::string(error.what()).find((temp.path / "missing").string()) !=
+        BOOST_TEST(std::string(error.what()).find((temp.path() / "missing").string()) !=
                    std::string::npos);
     }
 }

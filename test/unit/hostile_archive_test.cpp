@@ -2,6 +2,7 @@
 // every one is refused with an ArchiveError naming the entry and the reason, and nothing
 // appears outside the target directory.
 #include "biomero_reactor/archive.hpp"
+#include "support/test_support.hpp"
 
 #include <boost/test/unit_test.hpp>
 
@@ -11,34 +12,18 @@
 #include <algorithm>
 #include <cstring>
 #include <fstream>
-#include <iterator>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
-#include <sys/stat.h>
 #include <sys/sysmacros.h>
-#include <unistd.h>
 
 namespace fs = std::filesystem;
 using namespace biomero_reactor;
+using test::TempTree;
 
 namespace {
-
-struct TempDir {
-    fs::path path;
-    TempDir() {
-        std::string pattern = (fs::temp_directory_path() / "biomero-hostile-test-XXXXXX").string();
-        path = ::mkdtemp(pattern.data());
-    }
-    TempDir(const TempDir&) = delete;
-    TempDir& operator=(const TempDir&) = delete;
-    ~TempDir() {
-        std::error_code ignored;
-        fs::remove_all(path, ignored);
-    }
-};
 
 enum class Format { zip, stored_zip, ustar, tar_gz };
 
@@ -106,11 +91,6 @@ void write_archive(const fs::path& path, Format format, const std::vector<Item>&
     BOOST_REQUIRE(archive_write_close(a) == ARCHIVE_OK);
 }
 
-std::string read_bytes(const fs::path& path) {
-    std::ifstream in(path, std::ios::binary);
-    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
 void write_bytes(const fs::path& path, const std::string& bytes) {
     std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
 }
@@ -128,15 +108,15 @@ std::uint64_t bytes_below(const fs::path& dir) {
 // The whole playground: an archive, an empty target beside it, and everything else that
 // must stay as it was.
 struct Playground {
-    TempDir temp;
-    fs::path archive = temp.path / "job" / "1_out.archive";
-    fs::path target = temp.path / "job" / "1_out";
+    TempTree temp;
+    fs::path archive = temp.path() / "job" / "1_out.archive";
+    fs::path target = temp.path() / "job" / "1_out";
     Playground() { fs::create_directories(target); }
 
     // Everything below the temp dir except inside the target, symlinks not followed.
     [[nodiscard]] std::vector<std::string> outside() const {
         std::vector<std::string> listing;
-        for (auto it = fs::recursive_directory_iterator(temp.path);
+        for (auto it = fs::recursive_directory_iterator(temp.path());
              it != fs::recursive_directory_iterator(); ++it) {
             if (it->path() == target) {
                 it.disable_recursion_pending();
@@ -153,7 +133,7 @@ struct Playground {
     void expect_refused(const std::string& entry, const std::string& reason,
                         const ExtractLimits& limits = ExtractLimits{}) const {
         const std::vector<std::string> before = outside();
-        const std::string archive_bytes = read_bytes(archive);
+        const std::string archive_bytes = test::read_file(archive);
         std::optional<ArchiveError> refusal;
         try {
             static_cast<void>(extract_archive(archive, target, limits));
@@ -170,10 +150,10 @@ struct Playground {
         BOOST_TEST(message.find(reason) != std::string::npos, message);
 
         BOOST_TEST(outside() == before, "something changed outside the target directory");
-        BOOST_TEST(read_bytes(archive) == archive_bytes);
+        BOOST_TEST(test::read_file(archive) == archive_bytes);
         for (const char* name : {"x", "evil", "passwd"}) {
-            BOOST_TEST(!fs::exists(fs::symlink_status(temp.path / name)), name);
-            BOOST_TEST(!fs::exists(fs::symlink_status(temp.path / "job" / name)), name);
+            BOOST_TEST(!fs::exists(fs::symlink_status(temp.path() / name)), name);
+            BOOST_TEST(!fs::exists(fs::symlink_status(temp.path() / "job" / name)), name);
         }
     }
 };
@@ -196,14 +176,14 @@ BOOST_AUTO_TEST_CASE(a_dotdot_hidden_inside_a_path_fails) {
 
 BOOST_AUTO_TEST_CASE(an_absolute_path_fails) {
     const Playground p;
-    const std::string absolute = (p.temp.path / "x").string();
+    const std::string absolute = (p.temp.path() / "x").string();
     write_archive(p.archive, Format::zip, {file(absolute, "escaped")});
     p.expect_refused(absolute, "absolute paths are not allowed");
 }
 
 BOOST_AUTO_TEST_CASE(a_symlink_to_the_root_then_a_file_through_it_fails_at_the_link) {
     const Playground p;
-    const std::string escape = p.temp.path.string();
+    const std::string escape = p.temp.path().string();
     write_archive(p.archive, Format::zip,
                   {{"link", "", AE_IFLNK, escape, ""}, file("link/evil", "through the link")});
     p.expect_refused("link", "symbolic links are not allowed");
@@ -219,11 +199,11 @@ BOOST_AUTO_TEST_CASE(a_symlink_to_the_parent_fails_in_a_tar_too) {
 
 BOOST_AUTO_TEST_CASE(a_symlink_planted_on_disk_is_never_followed) {
     const Playground p;
-    fs::create_directory(p.temp.path / "elsewhere");
-    fs::create_directory_symlink(p.temp.path / "elsewhere", p.target / "data");
+    fs::create_directory(p.temp.path() / "elsewhere");
+    fs::create_directory_symlink(p.temp.path() / "elsewhere", p.target / "data");
     write_archive(p.archive, Format::zip, {file("data/evil", "through the planted link")});
     p.expect_refused("data/evil", "\"data\" is not a directory");
-    BOOST_TEST(fs::is_empty(p.temp.path / "elsewhere"));
+    BOOST_TEST(fs::is_empty(p.temp.path() / "elsewhere"));
 }
 
 BOOST_AUTO_TEST_CASE(a_hardlink_to_etc_passwd_fails) {
@@ -267,7 +247,7 @@ BOOST_AUTO_TEST_CASE(a_zip_bomb_that_lies_about_its_size_stops_at_the_ratio_limi
     const std::string zeros(50 << 20, '\0');
     write_archive(p.archive, Format::zip, {file("zeros.bin", zeros)});
     // Declare 1000 bytes instead of 50 MiB in both the local and the central header.
-    std::string bytes = read_bytes(p.archive);
+    std::string bytes = test::read_file(p.archive);
     std::uint32_t real_size = 50U << 20;
     char real[4];
     std::memcpy(real, &real_size, 4); // zip is little-endian, like this machine
@@ -325,7 +305,7 @@ BOOST_AUTO_TEST_CASE(a_zip_cut_in_half_fails) {
     const Playground p;
     write_archive(p.archive, Format::zip,
                   {file("a.txt", std::string(100000, 'a')), file("b.txt", std::string(100000, 'b'))});
-    const std::string bytes = read_bytes(p.archive);
+    const std::string bytes = test::read_file(p.archive);
     write_bytes(p.archive, bytes.substr(0, bytes.size() / 2));
     // Without its central directory nothing names the entries: the refusal says why.
     p.expect_refused("", "truncated, or not an archive");
@@ -341,7 +321,7 @@ BOOST_AUTO_TEST_CASE(a_truncated_tar_gz_fails_at_the_entry_it_cuts) {
         c = static_cast<char>(state >> 24);
     }
     write_archive(p.archive, Format::tar_gz, {file("first.bin", "small"), file("second.bin", noise)});
-    const std::string bytes = read_bytes(p.archive);
+    const std::string bytes = test::read_file(p.archive);
     write_bytes(p.archive, bytes.substr(0, bytes.size() / 2));
     p.expect_refused("second.bin", "runcated");
 }
@@ -350,7 +330,7 @@ BOOST_AUTO_TEST_CASE(a_crc_error_in_a_stored_entry_fails) {
     const Playground p;
     const std::string marker = "the original content of this stored entry";
     write_archive(p.archive, Format::stored_zip, {file("data.csv", marker)});
-    std::string bytes = read_bytes(p.archive);
+    std::string bytes = test::read_file(p.archive);
     const std::size_t at = bytes.find(marker);
     BOOST_REQUIRE(at != std::string::npos);
     bytes[at + 5] ^= 0x01;
@@ -393,7 +373,7 @@ BOOST_AUTO_TEST_CASE(a_duplicate_entry_fails_instead_of_overwriting) {
     const Playground p;
     write_archive(p.archive, Format::zip, {file("a.txt", "first"), file("a.txt", "second")});
     p.expect_refused("a.txt", "duplicate entry");
-    BOOST_TEST(read_bytes(p.target / "a.txt") == "first");
+    BOOST_TEST(test::read_file(p.target / "a.txt") == "first");
 }
 
 BOOST_AUTO_TEST_CASE(a_file_used_as_a_directory_fails) {

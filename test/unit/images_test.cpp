@@ -1,5 +1,6 @@
 // Finding importable images in an extracted results tree (SPEC §3.5).
 #include "biomero_reactor/images.hpp"
+#include "support/test_support.hpp"
 
 #include <boost/test/unit_test.hpp>
 
@@ -7,26 +8,12 @@
 #include <string>
 #include <vector>
 
-#include <unistd.h>
 
 namespace fs = std::filesystem;
 using namespace biomero_reactor;
+using test::TempTree;
 
 namespace {
-
-struct TempDir {
-    fs::path path;
-    TempDir() {
-        std::string pattern = (fs::temp_directory_path() / "biomero-images-test-XXXXXX").string();
-        path = ::mkdtemp(pattern.data());
-    }
-    TempDir(const TempDir&) = delete;
-    TempDir& operator=(const TempDir&) = delete;
-    ~TempDir() {
-        std::error_code ignored;
-        fs::remove_all(path, ignored);
-    }
-};
 
 void touch(const fs::path& path) {
     fs::create_directories(path.parent_path());
@@ -67,10 +54,10 @@ void write_job_output(const fs::path& root) {
 BOOST_AUTO_TEST_SUITE(images_test)
 
 BOOST_AUTO_TEST_CASE(images_are_found_by_extension_whatever_the_case_and_sorted) {
-    const TempDir temp;
-    write_job_output(temp.path);
+    const TempTree temp;
+    write_job_output(temp.path());
 
-    const ImageSet found = find_importable_images(temp.path);
+    const ImageSet found = find_importable_images(temp.path());
 
     const std::vector<std::string> expected{
         "b.Jpg",
@@ -79,62 +66,62 @@ BOOST_AUTO_TEST_CASE(images_are_found_by_extension_whatever_the_case_and_sorted)
         "data/out/nested/mask.PNG",
         "data/out/result_image.tiff",
     };
-    BOOST_TEST(relative(found.images, temp.path) == expected, boost::test_tools::per_element());
+    BOOST_TEST(relative(found.images, temp.path()) == expected, boost::test_tools::per_element());
 }
 
 BOOST_AUTO_TEST_CASE(a_zarr_is_one_image_and_its_label_groups_are_label_images) {
-    const TempDir temp;
-    write_job_output(temp.path);
+    const TempTree temp;
+    write_job_output(temp.path());
 
-    const ImageSet found = find_importable_images(temp.path);
+    const ImageSet found = find_importable_images(temp.path());
 
     const std::vector<std::string> labels{"data/out/cells.ome.zarr/labels/cells",
                                           "data/out/cells.ome.zarr/labels/nuclei"};
-    BOOST_TEST(relative(found.label_images, temp.path) == labels, boost::test_tools::per_element());
+    BOOST_TEST(relative(found.label_images, temp.path()) == labels, boost::test_tools::per_element());
     for (const fs::path& image : found.images) {
         BOOST_TEST(image.string().find("inside.tif") == std::string::npos);
     }
 }
 
 BOOST_AUTO_TEST_CASE(a_tree_without_images_yields_nothing) {
-    const TempDir temp;
-    touch(temp.path / "results/table.csv");
-    touch(temp.path / "results/log.txt");
-    touch(temp.path / "metadata.csv");
+    const TempTree temp;
+    touch(temp.path() / "results/table.csv");
+    touch(temp.path() / "results/log.txt");
+    touch(temp.path() / "metadata.csv");
 
-    const ImageSet found = find_importable_images(temp.path);
+    const ImageSet found = find_importable_images(temp.path());
 
     BOOST_TEST(found.images.empty());
     BOOST_TEST(found.label_images.empty());
 }
 
 BOOST_AUTO_TEST_CASE(symlinks_are_neither_reported_nor_followed) {
-    const TempDir temp;
-    touch(temp.path / "elsewhere/secret.tif");
-    touch(temp.path / "job/real.tif");
-    fs::create_symlink(temp.path / "job/real.tif", temp.path / "job/alias.tif");
-    fs::create_directory_symlink(temp.path / "elsewhere", temp.path / "job/linked");
+    const TempTree temp;
+    touch(temp.path() / "elsewhere/secret.tif");
+    touch(temp.path() / "job/real.tif");
+    fs::create_symlink(temp.path() / "job/real.tif", temp.path() / "job/alias.tif");
+    fs::create_directory_symlink(temp.path() / "elsewhere", temp.path() / "job/linked");
 
-    const ImageSet found = find_importable_images(temp.path / "job");
+    const ImageSet found = find_importable_images(temp.path() / "job");
 
-    BOOST_TEST(relative(found.images, temp.path / "job") == std::vector<std::string>{"real.tif"},
+    BOOST_TEST(relative(found.images, temp.path() / "job") == std::vector<std::string>{"real.tif"},
                boost::test_tools::per_element());
 }
 
 BOOST_AUTO_TEST_CASE(the_order_does_not_depend_on_creation_order) {
-    const TempDir temp;
+    const TempTree temp;
     const std::vector<std::string> names{"z.tif", "a/b.png", "m.czi", "a/a.nd2", "B.lif"};
     for (const std::string& name : names) {
-        touch(temp.path / "forward" / name);
+        touch(temp.path() / "forward" / name);
     }
     for (auto it = names.rbegin(); it != names.rend(); ++it) {
-        touch(temp.path / "backward" / *it);
+        touch(temp.path() / "backward" / *it);
     }
 
-    const auto forward = relative(find_importable_images(temp.path / "forward").images,
-                                  temp.path / "forward");
-    const auto backward = relative(find_importable_images(temp.path / "backward").images,
-                                   temp.path / "backward");
+    const auto forward = relative(find_importable_images(temp.path() / "forward").images,
+                                  temp.path() / "forward");
+    const auto backward = relative(find_importable_images(temp.path() / "backward").images,
+                                   temp.path() / "backward");
 
     const std::vector<std::string> expected{"B.lif", "a/a.nd2", "a/b.png", "m.czi", "z.tif"};
     BOOST_TEST(forward == expected, boost::test_tools::per_element());
@@ -165,13 +152,13 @@ BOOST_AUTO_TEST_CASE(every_biomero_extension_matches_in_any_case) {
 }
 
 BOOST_AUTO_TEST_CASE(directories_holding_images_are_the_distinct_parents) {
-    const TempDir temp;
-    write_job_output(temp.path);
+    const TempTree temp;
+    write_job_output(temp.path());
 
-    const auto directories = directories_holding_images(find_importable_images(temp.path));
+    const auto directories = directories_holding_images(find_importable_images(temp.path()));
 
     const std::vector<std::string> expected{"", "data/out", "data/out/nested"};
-    std::vector<std::string> actual = relative(directories, temp.path);
+    std::vector<std::string> actual = relative(directories, temp.path());
     for (std::string& name : actual) {
         if (name == ".") {
             name.clear();
