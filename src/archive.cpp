@@ -29,6 +29,7 @@ namespace {
 // Large enough that a write syscall is never the bottleneck, small enough to stay cheap.
 constexpr std::size_t data_buffer_size = std::size_t{1} << 20;
 constexpr std::size_t max_path_bytes = 4096;
+constexpr off_t writeback_step = off_t{8} << 20;
 
 struct ReadArchiveFree {
     void operator()(archive* a) const noexcept { archive_read_free(a); }
@@ -321,6 +322,8 @@ private:
         if (!file) {
             fail_create(errno, name, path);
         }
+        off_t written = 0;
+        off_t flushed = 0;
         for (;;) {
             const la_ssize_t got = archive_read_data(reader_.get(), buffer_.data(), buffer_.size());
             if (got < 0) {
@@ -332,10 +335,21 @@ private:
             check_limits(total_bytes_ + static_cast<std::uint64_t>(got), name, false);
             total_bytes_ += static_cast<std::uint64_t>(got);
             write_all(file.get(), {buffer_.data(), static_cast<std::size_t>(got)}, path);
+            written += static_cast<off_t>(got);
+            if (written - flushed >= writeback_step) {
+                start_writeback(file.get(), flushed, written - flushed);
+                flushed = written;
+            }
         }
-        // Start the write-back now so it overlaps with the rest of the archive and the
-        // final syncfs mostly finds the data on disk already.
-        static_cast<void>(::sync_file_range(file.get(), 0, 0, SYNC_FILE_RANGE_WRITE));
+        if (written > flushed) {
+            start_writeback(file.get(), flushed, written - flushed);
+        }
+    }
+
+    // Starts writing these bytes to disk without waiting, so the disk works while the
+    // archive is decompressed and the final syncfs finds little left to do. A hint only.
+    static void start_writeback(int fd, off_t offset, off_t length) {
+        static_cast<void>(::sync_file_range(fd, offset, length, SYNC_FILE_RANGE_WRITE));
     }
 
     // `total` is what the archive will have produced: bytes written so far plus either

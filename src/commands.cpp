@@ -135,7 +135,8 @@ int cmd_check(const Config& cfg) {
         }
         lines.push_back({missing.empty(), n.table + (missing.empty() ? ": privileges ok" : ": missing privileges " + missing)});
       }
-      for (const auto& t : co_await trigger_status(c.events, c.importer_or_null())) {
+      const auto triggers = co_await trigger_status(c.events, c.importer_or_null());
+      for (const auto& t : triggers) {
         lines.push_back({t.installed, "trigger on " + t.table + (t.installed ? ": installed" : ": " + t.detail +
                                                                                    " (the reactor polls instead)")});
       }

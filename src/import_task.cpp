@@ -23,13 +23,16 @@ asio::awaitable<bool> table_exists(pg::Connection& c, const char* table) {
 // BIOMERO's views show import statuses at 90%.
 asio::awaitable<void> update_views(pg::Connection& c, const ImportTask& t, std::string status, std::string error,
                                    bool finished) {
-  if (co_await table_exists(c, "public.biomero_workflow_progress_view")) {
+  // (co_await is kept out of `if` conditions: g++ 12 miscompiles it there.)
+  const bool progress_view = co_await table_exists(c, "public.biomero_workflow_progress_view");
+  const bool task_execution = co_await table_exists(c, "public.biomero_task_execution");
+  if (progress_view) {
     co_await c.query(
         "UPDATE public.biomero_workflow_progress_view SET status = $2, progress = '90%', task = $3 "
         "WHERE workflow_id = $1",
         pg::params(t.workflow_id.str(), status, std::string(import_task_name)));
   }
-  if (co_await table_exists(c, "public.biomero_task_execution")) {
+  if (task_execution) {
     co_await c.query(
         "UPDATE public.biomero_task_execution SET status = $2, "
         "end_time = CASE WHEN $3 THEN (now() AT TIME ZONE 'UTC') END, error_type = $4 WHERE task_id = $1",
@@ -62,7 +65,8 @@ asio::awaitable<void> report_importing(pg::Connection& c, const ImportTask& t, c
   events.push_back({t.id, std::string(topics::task_started), boost::json::object{}});
   events.push_back({t.id, std::string(topics::status_updated), boost::json::object{{"status", "IMPORTING"}}});
   co_await append_events(c, events);
-  if (co_await table_exists(c, "public.biomero_task_execution")) {
+  const bool task_execution = co_await table_exists(c, "public.biomero_task_execution");
+  if (task_execution) {
     co_await c.query(
         "INSERT INTO public.biomero_task_execution (task_id, task_name, task_version, user_id, group_id, status, "
         "start_time) VALUES ($1, $2, $3, $4, $5, 'IMPORTING', now() AT TIME ZONE 'UTC') "

@@ -66,12 +66,13 @@ asio::awaitable<IntakeStats> run_intake(pg::Pool& events, const Config& cfg) {
         } catch (const CodecError& e) {
           d.skip_reason = std::string("cannot decode the workflow's events: ") + e.what();
         }
+        const std::string decision = d.skip_reason.empty() ? "jobs" : "skipped";
+        const pg::Params workflow_row = pg::params(wf_id.str(), event_id, decision, pg::null_if_empty(d.skip_reason),
+                                                   static_cast<std::int64_t>(d.jobs.size()));
         auto ins = co_await c.query(
             "INSERT INTO biomero_reactor.workflows (workflow_id, completed_event_id, decision, reason, job_count) "
             "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (workflow_id) DO NOTHING",
-            pg::params(wf_id.str(), event_id, std::string(d.skip_reason.empty() ? "jobs" : "skipped"),
-                       pg::null_if_empty(d.skip_reason),
-                       static_cast<std::int64_t>(d.jobs.size())));
+            workflow_row);
         if (ins.affected() == 0) continue;  // a second WorkflowCompleted for the same workflow
         if (!d.skip_reason.empty()) {
           log::info("workflow skipped", {{"workflow_id", wf_id.str()}, {"event_id", event_id}, {"reason", d.skip_reason}});
@@ -80,8 +81,8 @@ asio::awaitable<IntakeStats> run_intake(pg::Pool& events, const Config& cfg) {
         for (const auto& j : d.jobs) {
           const bool skip = !j.skip_reason.empty();
           const std::string task_id = j.analysis_task_id ? j.analysis_task_id->str() : std::string();
-          const pg::Params job_row = pg::params(wf_id.str(), j.slurm_job_id, pg::null_if_empty(task_id),
-                                                std::string(skip ? "skipped" : "pending"),
+          const std::string state = skip ? "skipped" : "pending";
+          const pg::Params job_row = pg::params(wf_id.str(), j.slurm_job_id, pg::null_if_empty(task_id), state,
                                                 pg::null_if_empty(j.skip_reason));
           auto job = co_await c.query(
               "INSERT INTO biomero_reactor.jobs (workflow_id, slurm_job_id, analysis_task_id, state, error, finished_at) "
@@ -92,7 +93,7 @@ asio::awaitable<IntakeStats> run_intake(pg::Pool& events, const Config& cfg) {
           const std::string detail = skip ? j.skip_reason : "workflow completed (event " + std::to_string(event_id) + ")";
           co_await c.query(
               "INSERT INTO biomero_reactor.job_history (job_id, to_state, attempt, detail) VALUES ($1, $2, 1, $3)",
-              pg::params(job.int64(0, 0), std::string(skip ? "skipped" : "pending"), detail));
+              pg::params(job.int64(0, 0), state, detail));
           (skip ? batch.jobs_skipped : batch.jobs_created)++;
           log::info(skip ? "job skipped" : "job created",
                     {{"workflow_id", wf_id.str()}, {"job_id", j.slurm_job_id}, {"event_id", event_id},

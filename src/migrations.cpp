@@ -149,7 +149,8 @@ asio::awaitable<InstallReport> install_sql(pg::Connection& events, pg::Connectio
     for (const auto& t : trigger_files()) {
       pg::Connection& c = (t.in_importer_db && importer != nullptr) ? *importer : events;
       TriggerStatus st{std::string(t.file->name), t.table, false, {}};
-      if (!co_await table_exists(c, t.table)) {
+      const bool exists = co_await table_exists(c, t.table);
+      if (!exists) {
         st.detail = t.table + " does not exist yet; the reactor polls for it. Run install-sql again once it exists";
       } else {
         try {
@@ -180,9 +181,12 @@ asio::awaitable<std::vector<TriggerStatus>> trigger_status(pg::Connection& event
   for (const auto& t : trigger_files()) {
     pg::Connection& c = (t.in_importer_db && importer != nullptr) ? *importer : events;
     TriggerStatus st{std::string(t.file->name), t.table, false, {}};
-    if (!co_await table_exists(c, t.table)) {
+    const bool exists = co_await table_exists(c, t.table);
+    bool installed = false;
+    if (exists) installed = co_await trigger_exists(c, t.table, trigger_name_in(t.file->text));
+    if (!exists) {
       st.detail = t.table + " does not exist";
-    } else if (!co_await trigger_exists(c, t.table, trigger_name_in(t.file->text))) {
+    } else if (!installed) {
       st.detail = "trigger " + trigger_name_in(t.file->text) + " is missing on " + t.table + ": run install-sql";
     } else {
       st.installed = true;

@@ -198,7 +198,8 @@ asio::awaitable<void> Connection::connect(std::string conninfo) {
     adopt_socket();  // libpq may switch sockets while trying hosts or SSL modes
     if (st == PGRES_POLLING_OK) break;
     if (st == PGRES_POLLING_FAILED) fail("cannot connect to PostgreSQL");
-    co_await wait(st == PGRES_POLLING_READING ? Wait::read : Wait::write, true);
+    const Wait what = st == PGRES_POLLING_READING ? Wait::read : Wait::write;
+    co_await wait(what, true);
     st = PQconnectPoll(conn_);
   }
   if (PQsetnonblocking(conn_, 1) != 0) fail("cannot make the connection non-blocking");

@@ -135,7 +135,7 @@ asio::awaitable<void> renew_lease(PipelineContext& ctx, std::int64_t id) {
 
 // Blocking work on the worker pool while the event loop keeps serving and renews the lease.
 template <class F>
-asio::awaitable<std::invoke_result_t<F>> on_workers(PipelineContext& ctx, std::int64_t job_id, F f) {
+asio::awaitable<std::invoke_result_t<F>> on_workers(PipelineContext& ctx, std::int64_t job_id, const F& f) {
   using R = std::invoke_result_t<F>;
   auto ex = co_await asio::this_coro::executor;
   auto done = std::make_shared<bool>(false);
@@ -154,7 +154,8 @@ asio::awaitable<std::invoke_result_t<F>> on_workers(PipelineContext& ctx, std::i
     });
   });
   while (!*done) {
-    if (!co_await wake.wait_for(ctx.cfg.jobs.lease / 3) && !*done) {
+    const bool woken = co_await wake.wait_for(ctx.cfg.jobs.lease / 3);
+    if (!woken && !*done) {
       try {
         co_await renew_lease(ctx, job_id);
       } catch (const pg::Error& e) {
@@ -271,7 +272,8 @@ asio::awaitable<void> archive_step(PipelineContext& ctx, Job& job, const Workflo
   const auto expand = [&](const std::string& t) { return fs::path(expand_template(t, job.slurm_job_id, wf.id.str())); };
   const fs::path awaited = ctx.cfg.results.dir.empty() ? expand(ctx.cfg.results.zip) : expand(ctx.cfg.results.dir);
   if (!ctx.cfg.results.dir.empty()) src.dir = awaited; else src.zip = awaited;
-  if (!co_await wait_until_exists(awaited, ctx.cfg.results.wait)) {
+  const bool appeared = co_await wait_until_exists(awaited, ctx.cfg.results.wait);
+  if (!appeared) {
     throw PermanentError("the results of job " + job.slurm_job_id + " did not appear at " + awaited.string() +
                          " within " + format_duration(ctx.cfg.results.wait) + " (results.zip / results.dir)");
   }
@@ -284,17 +286,18 @@ asio::awaitable<void> archive_step(PipelineContext& ctx, Job& job, const Workflo
   }
   const std::string csv = metadata_csv(wf, job.slurm_job_id, names.user, names.group);
   const ExtractLimits limits{ctx.cfg.limits.max_total_bytes, ctx.cfg.limits.max_entries, ctx.cfg.limits.max_ratio};
-  const std::string job_id = job.slurm_job_id;
-  JobDir built = co_await on_workers(ctx, job.id, [&, job_id] {
-    return build_job_dir(base, wf.id, job_id, src, limits, csv, true);
-  });
+  // Named, capturing by reference only: g++ 12 mis-destroys temporaries with owning
+  // captures inside a co_await expression.
+  const auto build = [&] { return build_job_dir(base, wf.id, job.slurm_job_id, src, limits, csv, true); };
+  JobDir built = co_await on_workers(ctx, job.id, build);
   ctx.counters.bytes_extracted += built.bytes_extracted;
   ctx.counters.bytes_copied += built.bytes_copied;
   const std::string images = images_json(built.images);
+  std::string detail = std::to_string(built.images.images.size()) + " images, " +
+                       std::to_string(built.images.label_images.size()) + " label images";
+  if (built.reused) detail += " (directory already published)";
   co_await commit_transition(
-      ctx, job, "archived",
-      std::to_string(built.images.images.size()) + " images, " + std::to_string(built.images.label_images.size()) +
-          " label images" + (built.reused ? " (directory already published)" : ""),
+      ctx, job, "archived", detail,
       [&](pg::Connection& c) -> asio::awaitable<void> {
         co_await c.query("UPDATE biomero_reactor.jobs SET images = $2::jsonb WHERE id = $1",
                          pg::params(job.id, images));

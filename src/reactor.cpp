@@ -118,8 +118,8 @@ struct Reactor::Impl {
       } catch (const std::exception& e) {
         log::warn("reading the event store failed; retrying", {{"error", e.what()}});
       }
-      co_await intake_wake.wait_for(notifications_healthy() ? cfg.intake.poll_interval
-                                                             : cfg.import.degraded_poll_interval);
+      const Duration next = notifications_healthy() ? cfg.intake.poll_interval : cfg.import.degraded_poll_interval;
+      co_await intake_wake.wait_for(next);
     }
   }
 
@@ -145,7 +145,8 @@ struct Reactor::Impl {
         }
         if (!jobs.empty()) continue;
         if (free > 0) {
-          if (auto due = co_await next_job_due(*ctx)) wait = std::min(wait, std::max(*due, Duration(50)));
+          const auto due = co_await next_job_due(*ctx);
+          if (due) wait = std::min(wait, std::max(*due, Duration(50)));
         }
       } catch (const std::exception& e) {
         log::warn("claiming jobs failed; retrying", {{"error", e.what()}});
@@ -228,7 +229,8 @@ struct Reactor::Impl {
       co_await require_schema(*c);
       std::unique_ptr<pg::Pool::Lease> imp;
       if (!same_db) imp = std::make_unique<pg::Pool::Lease>(co_await importer_own.acquire());
-      const auto triggers = co_await trigger_status(*c, imp ? &**imp : nullptr);
+      pg::Connection* importer_conn = imp ? &**imp : nullptr;
+      const auto triggers = co_await trigger_status(*c, importer_conn);
       for (const auto& t : triggers) {
         if (t.table == "public.imports") import_trigger = t.installed;
         if (!t.installed) log::warn("trigger not installed; polling instead", {{"table", t.table}, {"detail", t.detail}});

@@ -38,8 +38,8 @@ struct ImporterOptions {
 
 void say(const std::string& s) { std::cout << "[standin-importer] " << s << std::endl; }
 
-asio::awaitable<void> append_stage(pg::Connection& c, std::int64_t from_id, const std::string& stage,
-                                   const pg::Param& description) {
+asio::awaitable<void> append_stage(pg::Connection& c, std::int64_t from_id, std::string stage,
+                                   pg::Param description) {
   co_await c.query(
       "INSERT INTO public.imports (group_name, user_name, destination_id, destination_type, stage, uuid, "
       "\"timestamp\", files, file_names, description) "
@@ -62,7 +62,8 @@ asio::awaitable<void> run_importer(ImporterOptions o) {
           for (int i = 0; i < r.rows(); ++i) {
             const std::string stage(r.text(i, 2));
             if (stage == "Import Completed" || stage == "Import Failed") continue;
-            co_await append_stage(c, r.int64(i, 0), "Import Failed", pg::Param{});
+            const std::string failed = "Import Failed";
+            co_await append_stage(c, r.int64(i, 0), failed, pg::Param{});
             say("restart: failed open order " + std::string(r.text(i, 1)) + " without a description");
           }
           auto m = co_await c.query("SELECT coalesce(max(id), 0) FROM public.imports");
@@ -79,7 +80,8 @@ asio::awaitable<void> run_importer(ImporterOptions o) {
         const std::int64_t id = r.int64(i, 0);
         last_seen = id;
         const std::string uuid(r.text(i, 1));
-        co_await append_stage(c, id, "Import Started", pg::Param{});
+        const std::string started = "Import Started";
+        co_await append_stage(c, id, started, pg::Param{});
         say("started " + uuid);
         if (o.hang) continue;
         if (o.delay.count() > 0) {
@@ -88,20 +90,22 @@ asio::awaitable<void> run_importer(ImporterOptions o) {
         }
         std::string missing;
         std::size_t n = 0;
-        for (const auto& f : boost::json::parse(r.text(i, 2)).as_array()) {
+        const boost::json::value files = boost::json::parse(r.text(i, 2));
+        for (const auto& f : files.as_array()) {
           ++n;
           if (!std::filesystem::exists(std::string(f.as_string()))) missing = std::string(f.as_string());
         }
+        std::string stage = "Import Completed";
+        std::string description = std::to_string(n) + " images imported";
         if (!o.fail.empty()) {
-          co_await append_stage(c, id, "Import Failed", pg::param(o.fail));
-          say("failed " + uuid + ": " + o.fail);
+          stage = "Import Failed";
+          description = o.fail;
         } else if (!missing.empty()) {
-          co_await append_stage(c, id, "Import Failed", pg::param("File not found: " + missing));
-          say("failed " + uuid + ": file not found " + missing);
-        } else {
-          co_await append_stage(c, id, "Import Completed", pg::param(std::to_string(n) + " images imported"));
-          say("completed " + uuid);
+          stage = "Import Failed";
+          description = "File not found: " + missing;
         }
+        co_await append_stage(c, id, stage, description);
+        say(stage + " " + uuid + ": " + description);
       }
     } catch (const std::exception& e) {
       say(std::string("database error: ") + e.what());
