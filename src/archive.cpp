@@ -286,10 +286,10 @@ private:
             throw ArchiveError(name, "path is longer than " + std::to_string(max_path_bytes) +
                                          " bytes");
         }
-        if (name.front() == '/') {
+        if (name.starts_with('/')) {
             throw ArchiveError(name, "absolute paths are not allowed");
         }
-        std::vector<std::string> components = split_path(name);
+        const std::vector<std::string> components = split_path(name);
         if (std::find(components.begin(), components.end(), "..") != components.end()) {
             throw ArchiveError(name, "path escapes the job directory");
         }
@@ -316,11 +316,12 @@ private:
 
     void write_file(int parent, const std::vector<std::string>& components,
                     const std::string& name) {
-        const fs::path path = relative_path(components, components.size());
+        const fs::path relative = relative_path(components, components.size());
+        const fs::path path = target_dir_ / relative;
         const UniqueFd file(::openat(parent, components.back().c_str(),
                                      O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644));
         if (!file) {
-            fail_create(errno, name, path);
+            fail_create(errno, name, relative);
         }
         off_t written = 0;
         off_t flushed = 0;
