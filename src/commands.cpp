@@ -2,6 +2,7 @@
 
 #include "biomero_reactor/config.hpp"
 #include "biomero_reactor/group_storage.hpp"
+#include "biomero_reactor/http_endpoint.hpp"
 #include "biomero_reactor/log.hpp"
 #include "biomero_reactor/migrations.hpp"
 #include "biomero_reactor/pg.hpp"
@@ -241,6 +242,23 @@ int cmd_replay(const Config& cfg, const std::string& workflow) {
   return 0;
 }
 
+// For a container's HEALTHCHECK (no curl in the image): asks the running daemon's HTTP
+// endpoint; exit 0 only on 200.
+int cmd_health(const Config& cfg, bool ready) {
+  if (cfg.http.listen.empty()) {
+    std::cerr << "health: http.listen is not set, so the daemon has no endpoint to ask\n";
+    return exit_config;
+  }
+  try {
+    const auto answer = http_get(cfg.http.listen, ready ? "/readyz" : "/healthz", std::chrono::seconds(5));
+    std::cout << answer.body;
+    return answer.status == 200 ? 0 : 1;
+  } catch (const std::exception& e) {
+    std::cerr << "health: no answer from " << cfg.http.listen << ": " << e.what() << "\n";
+    return 1;
+  }
+}
+
 int cmd_run(const Config& cfg, RunOptions opts) {
   asio::io_context io;
   Reactor reactor(io, cfg, std::move(opts));
@@ -281,15 +299,16 @@ int cmd_run(const Config& cfg, RunOptions opts) {
 int main_with_args(int argc, char** argv) {
   po::options_description opts("biomero-reactor options");
   std::string config_file, log_level, log_format, instance;
-  bool once = false, json = false;
+  bool once = false, json = false, ready = false;
   opts.add_options()("help,h", "show this help")("version", "print the version")(
       "config,c", po::value(&config_file), "configuration file (default config/reactor.yml, then /etc/biomero-reactor/reactor.yml)")(
       "log-level", po::value(&log_level), "trace, debug, info, warning or error (overrides log.level)")(
       "log-format", po::value(&log_format), "auto, json or text (overrides log.format)")(
       "once", po::bool_switch(&once), "run: process the backlog and exit when nothing is in flight")(
       "json", po::bool_switch(&json), "status: JSON output")(
+      "ready", po::bool_switch(&ready), "health: ask /readyz instead of /healthz")(
       "instance", po::value(&instance), "run: lease owner name (default host:pid)")(
-      "command", po::value<std::string>(), "run | install-sql | check | status | replay")(
+      "command", po::value<std::string>(), "run | install-sql | check | status | replay | health")(
       "args", po::value<std::vector<std::string>>(), "command arguments");
   po::positional_options_description pos;
   pos.add("command", 1).add("args", -1);
@@ -307,7 +326,7 @@ int main_with_args(int argc, char** argv) {
   }
   if (vm.count("help") || !vm.count("command")) {
     std::cout << "usage: biomero-reactor [--config FILE] run [--once] | install-sql | check | status [--json] | "
-                 "replay <workflow-uuid> | --version\n\n"
+                 "replay <workflow-uuid> | health [--ready] | --version\n\n"
               << opts;
     return vm.count("help") ? 0 : 2;
   }
@@ -339,6 +358,7 @@ int main_with_args(int argc, char** argv) {
     if (command == "install-sql") return cmd_install_sql(cfg);
     if (command == "check") return cmd_check(cfg);
     if (command == "status") return cmd_status(cfg, json);
+    if (command == "health") return cmd_health(cfg, ready);
     if (command == "replay") {
       if (args.size() != 1) {
         std::cerr << "usage: biomero-reactor replay <workflow-uuid>\n";

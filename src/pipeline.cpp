@@ -350,8 +350,12 @@ asio::awaitable<void> submit_step(PipelineContext& ctx, Job& job, const Workflow
 asio::awaitable<void> advance(PipelineContext& ctx, Job& job, const Workflow& wf) {
   const ImportTask task = import_task_for(wf.id, job.slurm_job_id, job.attempt);
   if (job.state == "pending") {
-    co_await commit_transition(ctx, job, "started", "IMPORTING reported as task " + task.id.str(),
-                               [&](pg::Connection& c) { return report_importing(c, task, wf); });
+    const std::string detail = "IMPORTING reported as task " + task.id.str();
+    co_await commit_transition(ctx, job, "started", detail, [&](pg::Connection& c) -> asio::awaitable<void> {
+      co_await report_importing(c, task, wf);
+      co_await c.query("UPDATE biomero_reactor.jobs SET import_task_id = $2 WHERE id = $1",
+                       pg::params(job.id, task.id.str()));
+    });
   }
   if (job.state == "started" || job.state == "archiving") co_await archive_step(ctx, job, wf);
   if (job.state == "archived") co_await submit_step(ctx, job, wf);

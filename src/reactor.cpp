@@ -1,17 +1,24 @@
 #include "biomero_reactor/reactor.hpp"
 
+#include "biomero_reactor/http_endpoint.hpp"
 #include "biomero_reactor/intake.hpp"
 #include "biomero_reactor/listener.hpp"
 #include "biomero_reactor/log.hpp"
+#include "biomero_reactor/metrics.hpp"
 #include "biomero_reactor/migrations.hpp"
 #include "biomero_reactor/pipeline.hpp"
+#include "biomero_reactor/systemd_notify.hpp"
 #include "biomero_reactor/wakeup.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
 
+#include <cerrno>
+#include <cstring>
+#include <map>
 #include <unistd.h>
 
 namespace biomero_reactor {
@@ -31,6 +38,10 @@ std::string default_instance() {
   return std::string(host) + ":" + std::to_string(::getpid());
 }
 
+HttpAnswer json_answer(unsigned status, boost::json::object body) {
+  return HttpAnswer{status, "application/json", boost::json::serialize(body) + "\n"};
+}
+
 }  // namespace
 
 struct Reactor::Impl {
@@ -45,13 +56,21 @@ struct Reactor::Impl {
   std::unique_ptr<PipelineContext> ctx;
   std::unique_ptr<Listener> events_listener, importer_listener;
   Wakeup intake_wake{io.get_executor()}, scheduler_wake{io.get_executor()}, waiter_wake{io.get_executor()},
-      stop_wake{io.get_executor()};
+      stop_wake{io.get_executor()}, watchdog_wake{io.get_executor()};
   std::set<std::string> notified_orders;
   bool import_trigger = false;
+  bool workflow_trigger = false;
   bool stopping = false;
   int running_jobs = 0;
   int loops_running = 0;
   bool caught_up_once = false;
+  SystemdNotifier systemd = SystemdNotifier::from_environment();
+  bool ready_sent = false;
+  std::unique_ptr<HttpEndpoint> http;
+  // Counted here rather than in the pipeline: they describe the reactor's inputs.
+  bool workflow_notified = false;
+  std::uint64_t events_by_notify = 0, events_by_poll = 0;
+  std::map<std::string, std::uint64_t> notifications_by_channel;
 
   Impl(asio::io_context& io_, Config c, RunOptions o)
       : io(io_),
@@ -74,8 +93,10 @@ struct Reactor::Impl {
   }
 
   void on_notification(const pg::Notification& n) {
+    ++notifications_by_channel[n.channel];
     if (n.channel == workflow_channel) {
       log::debug("workflow completed notification", {{"event_id", n.payload}});
+      workflow_notified = true;
       intake_wake.notify();
     } else if (n.channel == import_channel) {
       try {
@@ -106,7 +127,9 @@ struct Reactor::Impl {
   }
 
   asio::awaitable<void> intake_once() {
+    const bool by_notify = std::exchange(workflow_notified, false);
     auto stats = co_await run_intake(events, cfg);
+    (by_notify ? events_by_notify : events_by_poll) += static_cast<std::uint64_t>(stats.events);
     caught_up_once = true;
     if (stats.jobs_created > 0) scheduler_wake.notify();
   }
@@ -203,6 +226,11 @@ struct Reactor::Impl {
     cb.catch_up = [this, for_events]() -> asio::awaitable<void> {
       if (for_events) co_await intake_once();
       waiter_wake.notify();
+      // Connected, LISTENing and caught up: from here on nothing committed is missed.
+      if (for_events && !ready_sent) {
+        ready_sent = true;
+        systemd.send("READY=1\nSTATUS=listening for completed workflows");
+      }
     };
     cb.health_changed = [this](bool healthy) {
       if (!healthy) log::warn("notifications unavailable: polling every " + format_duration(cfg.import.degraded_poll_interval));
@@ -215,15 +243,147 @@ struct Reactor::Impl {
   void stop() {
     if (stopping) return;
     stopping = true;
+    systemd.send("STOPPING=1");
+    if (http) http->stop();
     if (events_listener) events_listener->stop();
     if (importer_listener) importer_listener->stop();
     intake_wake.notify();
     scheduler_wake.notify();
     waiter_wake.notify();
     stop_wake.notify();
+    watchdog_wake.notify();
+  }
+
+  // Sent from the event loop itself, so a stuck loop stops the pings and systemd restarts us.
+  asio::awaitable<void> watchdog_loop(std::chrono::milliseconds interval) {
+    while (!stopping) {
+      systemd.send("WATCHDOG=1");
+      co_await watchdog_wake.wait_for(interval);
+    }
+  }
+
+  // Empty when the database answers a query; otherwise why not.
+  static asio::awaitable<std::string> database_problem(pg::Pool& pool, const char* which) {
+    try {
+      auto c = co_await pool.acquire();
+      co_await c->query("SELECT 1");
+      co_return std::string();
+    } catch (const std::exception& e) {
+      std::string problem = std::string(which) + " database unreachable: " + e.what();
+      co_return problem;
+    }
+  }
+
+  // Ready: the databases answer, notifications flow (or the reactor knowingly polls because
+  // no trigger is installed), and the group storage can be written.
+  asio::awaitable<HttpAnswer> readiness() {
+    boost::json::array reasons;
+    if (stopping) reasons.emplace_back("stopping");
+    if (!ctx) reasons.emplace_back("starting");
+    std::string problem = co_await database_problem(events, "events");
+    if (!problem.empty()) reasons.emplace_back(problem);
+    if (!same_db) {
+      problem = co_await database_problem(importer_own, "importer");
+      if (!problem.empty()) reasons.emplace_back(problem);
+    }
+    const bool poll_only = !workflow_trigger && !import_trigger;
+    if (ctx && !poll_only && !notifications_healthy()) {
+      std::string why = "LISTEN session down; polling every " + format_duration(cfg.import.degraded_poll_interval);
+      if (events_listener && !events_listener->fsm().last_error().empty()) why += ": " + events_listener->fsm().last_error();
+      reasons.emplace_back(why);
+    }
+    if (ctx && ::access(ctx->storage.base_dir.c_str(), W_OK | X_OK) != 0) {
+      reasons.emplace_back("group storage base_dir " + ctx->storage.base_dir.string() + " is not writable as uid " +
+                           std::to_string(::getuid()) + ": " + std::strerror(errno));
+    }
+    boost::json::object body;
+    body["ready"] = reasons.empty();
+    if (reasons.empty()) body["poll_only"] = poll_only;
+    else body["reasons"] = std::move(reasons);
+    HttpAnswer answer = json_answer(body["ready"].as_bool() ? 200 : 503, std::move(body));
+    co_return answer;
+  }
+
+  // The database gauges are read at scrape time; a database that does not answer leaves them out.
+  asio::awaitable<HttpAnswer> metrics() {
+    MetricsText m;
+    m.gauge("biomero_reactor_build_info", "Version of the running binary.", 1,
+            {{"version", BIOMERO_REACTOR_VERSION}, {"schema", std::to_string(binary_schema_version())}});
+    m.counter("biomero_reactor_events_total", "WorkflowCompleted events read, by what woke intake.",
+              static_cast<double>(events_by_notify), {{"source", "notify"}});
+    m.counter("biomero_reactor_events_total", "", static_cast<double>(events_by_poll), {{"source", "poll"}});
+    for (const char* ch : {workflow_channel, import_channel}) {
+      m.counter("biomero_reactor_notifications_total", "NOTIFY messages received, by channel.",
+                static_cast<double>(notifications_by_channel[ch]), {{"channel", ch}});
+    }
+    const Counters c = ctx ? ctx->counters : Counters{};
+    m.counter("biomero_reactor_jobs_total", "Jobs finished or retried, by outcome.", static_cast<double>(c.jobs_imported),
+              {{"outcome", "imported"}});
+    m.counter("biomero_reactor_jobs_total", "", static_cast<double>(c.jobs_failed), {{"outcome", "failed"}});
+    m.counter("biomero_reactor_jobs_total", "", static_cast<double>(c.jobs_retried), {{"outcome", "retried"}});
+    m.counter("biomero_reactor_orders_submitted_total", "Upload orders inserted into the importer's table.",
+              static_cast<double>(c.orders_submitted));
+    m.counter("biomero_reactor_orders_resubmitted_total", "Jobs whose orders were submitted again after an importer restart.",
+              static_cast<double>(c.orders_resubmitted));
+    m.counter("biomero_reactor_bytes_extracted_total", "Bytes extracted from result zips.",
+              static_cast<double>(c.bytes_extracted));
+    m.counter("biomero_reactor_bytes_copied_total", "Bytes copied into .analyzed trees.", static_cast<double>(c.bytes_copied));
+    m.gauge("biomero_reactor_jobs_running", "Job steps running in this process.", running_jobs);
+    for (const Listener* l : {events_listener.get(), importer_listener.get()}) {
+      if (!l) continue;
+      const std::string db = l == events_listener.get() ? "events" : "importer";
+      m.gauge("biomero_reactor_listener_up", "1 while the LISTEN session is connected and caught up.",
+              l->healthy() ? 1 : 0, {{"database", db}});
+    }
+    for (const Listener* l : {events_listener.get(), importer_listener.get()}) {
+      if (!l) continue;
+      const std::string db = l == events_listener.get() ? "events" : "importer";
+      m.counter("biomero_reactor_listener_reconnects_total", "LISTEN sessions re-established after a loss.",
+                static_cast<double>(l->fsm().reconnects()), {{"database", db}});
+    }
+    for (const Listener* l : {events_listener.get(), importer_listener.get()}) {
+      if (!l) continue;
+      const std::string db = l == events_listener.get() ? "events" : "importer";
+      m.counter("biomero_reactor_listener_failures_total",
+                "LISTEN session failures: connect, LISTEN, catch-up or heartbeat (half-open connection).",
+                static_cast<double>(l->fsm().failures()), {{"database", db}});
+    }
+    try {
+      auto conn = co_await events.acquire();
+      auto r = co_await conn->query(
+          "SELECT (SELECT count(*) FROM biomero_reactor.orders o JOIN biomero_reactor.jobs j ON j.id = o.job_id "
+          "        AND o.attempt = j.attempt AND o.submission = j.submission WHERE j.state = 'submitted'), "
+          "       pg_notification_queue_usage()");
+      m.gauge("biomero_reactor_orders_waiting", "Upload orders waiting for BIOMERO.importer.", static_cast<double>(r.int64(0, 0)));
+      m.gauge("biomero_reactor_notification_queue_usage", "Fraction of PostgreSQL's NOTIFY queue in use (events database).",
+              r.float64(0, 1));
+      m.gauge("biomero_reactor_database_up", "1 when the events database answered this scrape.", 1);
+    } catch (const std::exception&) {
+      m.gauge("biomero_reactor_database_up", "1 when the events database answered this scrape.", 0);
+    }
+    HttpAnswer answer{200, MetricsText::content_type, m.str()};
+    co_return answer;
+  }
+
+  asio::awaitable<HttpAnswer> answer_http(std::string target) {
+    const std::string path = target.substr(0, target.find('?'));
+    HttpAnswer answer{404, "text/plain", "not found: try /healthz, /readyz or /metrics\n"};
+    if (path == "/healthz") answer = json_answer(200, {{"status", "ok"}});
+    if (path == "/readyz") answer = co_await readiness();
+    if (path == "/metrics") answer = co_await metrics();
+    co_return answer;
   }
 
   asio::awaitable<int> run() {
+    if (!cfg.http.listen.empty()) {
+      http = std::make_unique<HttpEndpoint>(io.get_executor(), cfg.http.listen,
+                                            [this](std::string target) { return answer_http(std::move(target)); });
+      log::info("HTTP endpoint listening", {{"listen", cfg.http.listen}, {"port", http->port()}});
+      spawn_loop([this] { return http->run(); });
+    }
+    if (const auto interval = systemd.watchdog_interval()) {
+      spawn_loop([this, i = *interval] { return watchdog_loop(i); });
+    }
     {
       auto c = co_await events.acquire();
       co_await require_schema(*c);
@@ -233,6 +393,7 @@ struct Reactor::Impl {
       const auto triggers = co_await trigger_status(*c, importer_conn);
       for (const auto& t : triggers) {
         if (t.table == "public.imports") import_trigger = t.installed;
+        if (t.table == "public.workflowtracker_events") workflow_trigger = t.installed;
         if (!t.installed) log::warn("trigger not installed; polling instead", {{"table", t.table}, {"detail", t.detail}});
       }
     }

@@ -376,7 +376,11 @@ BOOST_FIXTURE_TEST_CASE(an_archive_step_failing_every_time_ends_after_jobs_max_a
   write_workflow(db, wf);
   auto reactor = start_reactor(cfg, tree.path() / "reactor.log", {"--once"});
   // Three tries with backoff of about 1 s and 2 s in between.
-  BOOST_TEST(eventually([&] { return state(wf.id) == "failed"; }, 25s), "state: " << state(wf.id));
+  const bool failed = eventually([&] { return state(wf.id) == "failed"; }, 25s);
+  BOOST_TEST(failed, "job " << state(wf.id) << ", history:\n"
+                            << db.scalar("SELECT string_agg(coalesce(from_state, '-') || ' -> ' || to_state || ': ' || "
+                                         "coalesce(detail, ''), E'\\n' ORDER BY id) FROM biomero_reactor.job_history")
+                            << "\nreactor log:\n" << reactor->output());
   BOOST_TEST(import_statuses(wf.id) == "IMPORTING,IMPORT_FAILED");
 }
 

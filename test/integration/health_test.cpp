@@ -1,0 +1,227 @@
+// What operators and their tooling see of a running reactor: /healthz and /readyz as the
+// database goes away and comes back, /metrics after a job ran, and the systemd
+// notifications (READY=1 once caught up, WATCHDOG=1, STOPPING=1) on $NOTIFY_SOCKET.
+#include "test_support.hpp"
+
+#include "biomero_reactor/http_endpoint.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/json/parse.hpp>
+#include <boost/test/unit_test.hpp>
+
+#include <csignal>
+#include <cstring>
+#include <map>
+#include <sstream>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+using namespace biomero_reactor;
+using namespace biomero_reactor::test;
+
+namespace {
+
+std::string free_local_port() {
+  boost::asio::io_context io;
+  boost::asio::ip::tcp::acceptor a(io, {boost::asio::ip::make_address("127.0.0.1"), 0});
+  return std::to_string(a.local_endpoint().port());
+}
+
+// A reactor with its HTTP endpoint on, fast LISTEN reconnects, and a workflow's files.
+struct Watched {
+  TestDb db;
+  TempTree tree;
+  fs::path results = tree.path() / "results";
+  fs::path data = tree.path() / "data";
+  std::string listen = "127.0.0.1:" + free_local_port();
+
+  fs::path config() {
+    tree.write("settings.yml", "base_dir: " + data.string() + "\n");
+    fs::create_directories(data);
+    return write_reactor_config(tree.path(), db.conninfo(),
+                                "importer:\n  settings: " + (tree.path() / "settings.yml").string() +
+                                    "\n  group_mappings: []\n"
+                                    "results:\n  zip: " + results.string() + "/{job_id}_out.zip\n  log: " +
+                                    results.string() + "/omero-{job_id}.log\n  wait: 10s\n"
+                                    "names:\n  users: {2: alice}\n  groups: {3: Demo}\n"
+                                    "destination:\n  id: \"51\"\n"
+                                    "import:\n  degraded_poll_interval: 200ms\n"
+                                    "listener:\n  heartbeat_interval: 300ms\n  heartbeat_timeout: 1s\n"
+                                    "  backoff_initial: 100ms\n  backoff_max: 300ms\n"
+                                    "http:\n  listen: \"" + listen + "\"\n");
+  }
+
+  HttpAnswer get(const std::string& target) { return http_get(listen, target, std::chrono::seconds(10)); }
+
+  // 0 when the endpoint does not answer (yet).
+  unsigned status(const std::string& target) {
+    try {
+      return get(target).status;
+    } catch (const std::exception&) {
+      return 0;
+    }
+  }
+
+  void set_connections_allowed(bool allowed) {
+    const std::string sql = "ALTER DATABASE " + db.name() + " ALLOW_CONNECTIONS " + (allowed ? "true" : "false");
+    run_on_postgres(sql);
+    if (!allowed) {
+      run_on_postgres("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '" + db.name() + "'");
+    }
+  }
+
+  static void run_on_postgres(const std::string& sql) {
+    boost::asio::io_context io;
+    pg::Pool pool(io.get_executor(), Cluster::conninfo("postgres"), 1, std::chrono::seconds(10));
+    std::exception_ptr error;
+    boost::asio::co_spawn(
+        io,
+        [&]() -> boost::asio::awaitable<void> {
+          auto c = co_await pool.acquire();
+          co_await c->query(sql);
+        },
+        [&](std::exception_ptr e) { error = e; });
+    io.run();
+    if (error) std::rethrow_exception(error);
+  }
+};
+
+// "name{labels}" -> value, from the Prometheus text format.
+std::map<std::string, double> parse_metrics(const std::string& text) {
+  std::map<std::string, double> out;
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.empty() || line[0] == '#') continue;
+    const auto space = line.rfind(' ');
+    out[line.substr(0, space)] = std::stod(line.substr(space + 1));
+  }
+  return out;
+}
+
+// A datagram socket standing in for systemd's notification socket.
+struct NotifySocket {
+  int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  fs::path path;
+  explicit NotifySocket(fs::path p) : path(std::move(p)) {
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
+    BOOST_REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    timeval tv{0, 200000};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  }
+  ~NotifySocket() { ::close(fd); }
+  // Waits up to `timeout` for a datagram containing `wanted`; every datagram seen is kept.
+  bool receive_until(const std::string& wanted, std::chrono::milliseconds timeout, std::vector<std::string>& seen) {
+    return eventually(
+        [&] {
+          char buf[512];
+          const auto n = ::recv(fd, buf, sizeof buf, 0);
+          if (n <= 0) return false;
+          seen.emplace_back(buf, static_cast<std::size_t>(n));
+          return seen.back().find(wanted) != std::string::npos;
+        },
+        timeout);
+  }
+};
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(health_test)
+
+BOOST_FIXTURE_TEST_CASE(readiness_follows_the_database_while_health_stays_up, Watched) {
+  auto reactor = start_reactor(config(), tree.path() / "reactor.log");
+  BOOST_REQUIRE_MESSAGE(eventually([&] { return status("/readyz") == 200; }), reactor->output());
+  const auto ready = boost::json::parse(get("/readyz").body).as_object();
+  BOOST_TEST(ready.at("ready").as_bool());
+  BOOST_TEST(!ready.at("poll_only").as_bool());
+
+  set_connections_allowed(false);
+  BOOST_REQUIRE_MESSAGE(eventually([&] { return status("/readyz") == 503; }), reactor->output());
+  const auto not_ready = boost::json::parse(get("/readyz").body).as_object();
+  BOOST_TEST(!not_ready.at("ready").as_bool());
+  const std::string reasons = boost::json::serialize(not_ready.at("reasons"));
+  BOOST_TEST(reasons.find("events database unreachable") != std::string::npos, reasons);
+  BOOST_TEST(status("/healthz") == 200);
+
+  set_connections_allowed(true);
+  BOOST_TEST_MESSAGE("database allowed again");
+  BOOST_REQUIRE_MESSAGE(eventually([&] { return status("/readyz") == 200; }), reactor->output());
+  BOOST_TEST(reactor->running());
+  reactor->signal(SIGTERM);
+  BOOST_TEST(reactor->wait(30s).value_or(-1) == 0);
+}
+
+BOOST_FIXTURE_TEST_CASE(storage_that_is_not_mounted_makes_the_reactor_not_ready, Watched) {
+  const auto cfg = config();
+  fs::remove_all(data);
+  auto reactor = start_reactor(cfg, tree.path() / "reactor.log");
+  BOOST_REQUIRE_MESSAGE(eventually([&] { return status("/readyz") == 503; }), reactor->output());
+  const std::string body = get("/readyz").body;
+  BOOST_TEST(body.find("group storage base_dir " + data.string() + " is not writable") != std::string::npos, body);
+  fs::create_directories(data);
+  BOOST_TEST(eventually([&] { return status("/readyz") == 200; }));
+}
+
+BOOST_FIXTURE_TEST_CASE(metrics_count_the_job_its_bytes_and_the_event_that_started_it, Watched) {
+  const auto cfg = config();
+  auto importer = start_standin_importer(db.conninfo(), tree.path() / "importer.log", {"--interval", "200"});
+  auto reactor = start_reactor(cfg, tree.path() / "reactor.log");
+  BOOST_REQUIRE_MESSAGE(eventually([&] { return status("/readyz") == 200; }), reactor->output());
+
+  SampleWorkflow wf;
+  fs::create_directories(results);
+  write_job_results(results, "1234");
+  db.query("INSERT INTO public.biomero_workflow_progress_view (workflow_id, status, progress, \"user\", \"group\", "
+           "name, start_time) VALUES ($1, 'COMPLETED', '100%', 2, 3, 'cellexpansion', now())",
+           pg::params(wf.id.str()));
+  write_workflow(db, wf);
+  BOOST_REQUIRE_MESSAGE(eventually([&] { return db.count("SELECT count(*) FROM biomero_reactor.jobs WHERE state = 'imported'") == 1; }),
+                        reactor->output());
+
+  const auto answer = get("/metrics");
+  BOOST_TEST(answer.status == 200U);
+  BOOST_TEST(answer.content_type.find("text/plain; version=0.0.4") == 0U);
+  BOOST_TEST(answer.body.find("# TYPE biomero_reactor_jobs_total counter") != std::string::npos);
+  const auto m = parse_metrics(answer.body);
+  BOOST_TEST(m.at("biomero_reactor_jobs_total{outcome=\"imported\"}") == 1);
+  BOOST_TEST(m.at("biomero_reactor_jobs_total{outcome=\"failed\"}") == 0);
+  BOOST_TEST(m.at("biomero_reactor_orders_submitted_total") == 1);
+  BOOST_TEST(m.at("biomero_reactor_orders_waiting") == 0);
+  BOOST_TEST(m.at("biomero_reactor_bytes_extracted_total") > 0);
+  BOOST_TEST(m.at("biomero_reactor_bytes_copied_total") > 0);
+  // Written after the reactor was listening: the trigger's NOTIFY brought it in.
+  BOOST_TEST(m.at("biomero_reactor_events_total{source=\"notify\"}") == 1);
+  BOOST_TEST(m.at("biomero_reactor_notifications_total{channel=\"biomero_reactor_workflow\"}") >= 1);
+  BOOST_TEST(m.at("biomero_reactor_notifications_total{channel=\"biomero_reactor_import\"}") >= 1);
+  BOOST_TEST(m.at("biomero_reactor_listener_up{database=\"events\"}") == 1);
+  BOOST_TEST(m.at("biomero_reactor_listener_reconnects_total{database=\"events\"}") == 0);
+  BOOST_TEST(m.at("biomero_reactor_database_up") == 1);
+  BOOST_TEST(m.count("biomero_reactor_notification_queue_usage") == 1U);
+  BOOST_TEST(m.at("biomero_reactor_build_info{version=\"" BIOMERO_REACTOR_VERSION "\",schema=\"1\"}") == 1);
+  reactor->signal(SIGTERM);
+  BOOST_TEST(reactor->wait(30s).value_or(-1) == 0);
+}
+
+BOOST_FIXTURE_TEST_CASE(systemd_hears_ready_watchdog_and_stopping, Watched) {
+  const auto cfg = config();
+  NotifySocket systemd(tree.path() / "notify.sock");
+  auto reactor = start_reactor(cfg, tree.path() / "reactor.log", {},
+                               {{"NOTIFY_SOCKET", systemd.path.string()}, {"WATCHDOG_USEC", "400000"}});
+  std::vector<std::string> seen;
+  BOOST_REQUIRE_MESSAGE(systemd.receive_until("READY=1", 30s, seen), reactor->output());
+  // READY=1 only once LISTENing and caught up: the listener has logged it by then.
+  BOOST_TEST(reactor->output().find("\"msg\":\"listening\"") != std::string::npos);
+  seen.clear();
+  BOOST_REQUIRE(systemd.receive_until("WATCHDOG=1", 5s, seen));
+  BOOST_REQUIRE(systemd.receive_until("WATCHDOG=1", 5s, seen));
+  reactor->signal(SIGTERM);
+  BOOST_REQUIRE_MESSAGE(systemd.receive_until("STOPPING=1", 10s, seen), reactor->output());
+  BOOST_TEST(reactor->wait(30s).value_or(-1) == 0);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
