@@ -77,6 +77,7 @@ asio::awaitable<void> in_transaction(pg::Pool& pool, std::function<asio::awaitab
                                      int attempts) {
   for (int attempt = 1;; ++attempt) {
     std::optional<pg::Error> retry;
+    std::exception_ptr failure;
     {
       auto c = co_await pool.acquire();
       try {
@@ -86,10 +87,21 @@ asio::awaitable<void> in_transaction(pg::Pool& pool, std::function<asio::awaitab
         co_return;
       } catch (const pg::Error& e) {
         const bool conflict = pg::sqlstate(e.code()) == "23505";
-        if (attempt >= attempts || !(conflict || e.retryable())) throw;
-        retry = e;
+        if (attempt >= attempts || !(conflict || e.retryable())) failure = std::current_exception();
+        else retry = e;
+      } catch (...) {
+        failure = std::current_exception();
       }
-    }  // the lease goes back; the pool rolls the aborted transaction back
+      // Roll back now: an open transaction may hold BIOMERO's EXCLUSIVE lock.
+      if (c->is_open() && c->in_transaction()) {
+        try {
+          co_await c->script("ROLLBACK");
+        } catch (const pg::Error&) {
+          c->close();
+        }
+      }
+    }
+    if (failure) std::rethrow_exception(failure);
     log::debug("transaction retried", {{"reason", retry->what()}, {"attempt", attempt}});
     asio::steady_timer t(co_await asio::this_coro::executor, std::chrono::milliseconds(20 * attempt));
     co_await t.async_wait(asio::use_awaitable);

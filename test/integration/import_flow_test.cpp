@@ -177,4 +177,25 @@ BOOST_FIXTURE_TEST_CASE(a_restarted_importers_null_description_failure_is_resubm
   BOOST_TEST(import_statuses(wf.id) == expected, boost::test_tools::per_element());
 }
 
+BOOST_FIXTURE_TEST_CASE(replay_imports_a_workflow_again_as_the_next_attempt, Flow) {
+  const auto cfg = config();
+  auto importer = start_standin_importer(db.conninfo(), tree.path() / "importer.log", {"--interval", "200"});
+  const SampleWorkflow wf = completed_workflow();
+  BOOST_REQUIRE_EQUAL(run_reactor(cfg, {"run", "--once"}), 0);
+  std::string out;
+  BOOST_REQUIRE_EQUAL(run_reactor(cfg, {"replay", wf.id.str()}, &out), 0);
+  BOOST_TEST(out.find("replaying 1 job(s)") != std::string::npos);
+  BOOST_REQUIRE_EQUAL(run_reactor(cfg, {"run", "--once"}), 0);
+  BOOST_TEST(job_state(wf.id) == "imported");
+  BOOST_TEST(db.scalar("SELECT attempt FROM biomero_reactor.jobs") == "2");
+  BOOST_TEST(db.count("SELECT count(DISTINCT uuid) FROM public.imports") == 2);
+  const std::vector<std::string> expected{"IMPORTING", "IMPORTED", "TaskCompleted",
+                                          "IMPORTING", "IMPORTED", "TaskCompleted"};
+  BOOST_TEST(import_statuses(wf.id) == expected, boost::test_tools::per_element());
+  BOOST_REQUIRE_EQUAL(run_reactor(cfg, {"status", "--json"}, &out), 0);
+  BOOST_TEST(out.find("\"attempt\":2") != std::string::npos);
+  BOOST_TEST(out.find("imported > pending > started") != std::string::npos);
+  BOOST_TEST(run_reactor(cfg, {"replay", "../etc"}, &out) == 2);
+}
+
 BOOST_AUTO_TEST_SUITE_END()

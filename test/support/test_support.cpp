@@ -194,11 +194,20 @@ void write_workflow(const std::string& conninfo, const SampleWorkflow& wf) {
   save({{wf.id, std::string(topics::workflow_started), boost::json::object{}}});
   add_task(wf.task_id, wf.name, wf.params, wf.job_ids, "COMPLETED");
   if (wf.python_import_task) add_task(random_uuid4(), "SLURM_Import_Results.py", {{"Task_ID", "x"}}, {}, "IMPORTED");
+  if (!wf.finished) return;
   if (wf.complete) {
     save({{wf.id, std::string(topics::workflow_completed), boost::json::object{}}});
   } else {
     save({{wf.id, std::string(topics::workflow_failed), boost::json::object{{"error_message", "SLURM job failed"}}}});
   }
+}
+
+asio::awaitable<void> complete_workflow(pg::Connection& c, Uuid workflow_id) {
+  std::vector<NewEvent> events;
+  events.push_back({workflow_id, std::string(topics::workflow_completed), boost::json::object{}});
+  co_await c.script("BEGIN");
+  co_await append_events(c, events);
+  co_await c.script("COMMIT");
 }
 
 void write_job_results(const fs::path& dir, const std::string& job_id, bool with_log) {

@@ -7,6 +7,7 @@
 #include "biomero_reactor/pg.hpp"
 #include "biomero_reactor/uuid.hpp"
 
+#include <boost/asio/awaitable.hpp>
 #include <boost/json/object.hpp>
 
 #include <chrono>
@@ -81,9 +82,12 @@ struct SampleWorkflow {
   boost::json::object params = {{"alpha", 1}};
   bool python_import_task = false;  // a completed SLURM_Import_Results.py task, as the Python worker writes
   bool complete = true;             // false: WorkflowFailed instead
+  bool finished = true;             // false: neither yet (complete it later with complete_workflow)
 };
 void write_workflow(TestDb& db, const SampleWorkflow& wf);
 void write_workflow(const std::string& conninfo, const SampleWorkflow& wf);
+// WorkflowCompleted for a workflow written with finished = false, on an open connection.
+boost::asio::awaitable<void> complete_workflow(pg::Connection& c, Uuid workflow_id);
 
 // Result files where BIOMERO's worker leaves them: <dir>/<job>_out.zip (a tiny TIFF and a
 // CSV under data/out/) and <dir>/omero-<job>.log.
