@@ -84,7 +84,8 @@ asio::awaitable<void> transition(pg::Connection& c, PipelineContext& ctx, Job& j
   const bool keep_lease = to == "started" || to == "archiving" || to == "archived";
   auto r = co_await c.query(
       "WITH old AS (SELECT state, updated_at FROM biomero_reactor.jobs WHERE id = $1) "
-      "UPDATE biomero_reactor.jobs j SET state = $3, updated_at = clock_timestamp(), step_failures = 0, "
+      "UPDATE biomero_reactor.jobs j SET state = $3, updated_at = clock_timestamp(), "
+      " step_failures = CASE WHEN old.state = $3 THEN j.step_failures ELSE 0 END, "  // a retried step keeps its count
       " error = CASE WHEN $3 = 'failed' THEN $6 END, "
       " lease_owner = CASE WHEN $4 THEN j.lease_owner END, "
       " lease_expires_at = CASE WHEN $4 THEN now() + $5 * interval '1 millisecond' END, "
@@ -104,6 +105,7 @@ asio::awaitable<void> transition(pg::Connection& c, PipelineContext& ctx, Job& j
                           {"attempt", job.attempt},
                           {"duration_s", r.float64(0, 1)},
                           {"detail", detail}});
+  if (ctx.step_finished) ctx.step_finished(to, r.float64(0, 1));
   job.state = to;
 }
 

@@ -71,6 +71,7 @@ struct Reactor::Impl {
   bool workflow_notified = false;
   std::uint64_t events_by_notify = 0, events_by_poll = 0;
   std::map<std::string, std::uint64_t> notifications_by_channel;
+  std::map<std::string, Histogram> step_durations;  // by the state a step ended in
 
   Impl(asio::io_context& io_, Config c, RunOptions o)
       : io(io_),
@@ -296,11 +297,12 @@ struct Reactor::Impl {
       reasons.emplace_back("group storage base_dir " + ctx->storage.base_dir.string() + " is not writable as uid " +
                            std::to_string(::getuid()) + ": " + std::strerror(errno));
     }
+    const bool ready = reasons.empty();
     boost::json::object body;
-    body["ready"] = reasons.empty();
-    if (reasons.empty()) body["poll_only"] = poll_only;
+    body["ready"] = ready;
+    if (ready) body["poll_only"] = poll_only;
     else body["reasons"] = std::move(reasons);
-    HttpAnswer answer = json_answer(body["ready"].as_bool() ? 200 : 503, std::move(body));
+    HttpAnswer answer = json_answer(ready ? 200 : 503, std::move(body));
     co_return answer;
   }
 
@@ -329,6 +331,10 @@ struct Reactor::Impl {
               static_cast<double>(c.bytes_extracted));
     m.counter("biomero_reactor_bytes_copied_total", "Bytes copied into .analyzed trees.", static_cast<double>(c.bytes_copied));
     m.gauge("biomero_reactor_jobs_running", "Job steps running in this process.", running_jobs);
+    for (const auto& [state, h] : step_durations) {
+      m.histogram("biomero_reactor_step_duration_seconds", "Time from a job's previous state to this one.", h,
+                  {{"state", state}});
+    }
     for (const Listener* l : {events_listener.get(), importer_listener.get()}) {
       if (!l) continue;
       const std::string db = l == events_listener.get() ? "events" : "importer";
@@ -400,8 +406,11 @@ struct Reactor::Impl {
     StorageSettings storage = load_storage_settings(cfg);
     for (const auto& w : storage.warnings) log::warn(w);
     ctx = std::make_unique<PipelineContext>(PipelineContext{cfg, std::move(storage), events, importer(), same_db, workers,
-                                                            opts.instance, opts.stop_at_step, {}, {}});
+                                                            opts.instance, opts.stop_at_step, {}, {}, {}});
     ctx->wake_scheduler = [this] { scheduler_wake.notify(); };
+    ctx->step_finished = [this](const std::string& state, double seconds) {
+      step_durations.try_emplace(state, step_duration_histogram()).first->second.observe(seconds);
+    };
     log::info("biomero-reactor started", {{"version", BIOMERO_REACTOR_VERSION},
                                           {"instance", opts.instance},
                                           {"events_db", redact_conninfo(events_conninfo)},

@@ -39,6 +39,7 @@ struct PipelineContext {
   std::string stop_at_step;  // tests: _exit(137) once this state is committed
   std::function<void()> wake_scheduler;  // a job became runnable (resubmission)
   Counters counters;
+  std::function<void(const std::string& to_state, double seconds)> step_finished;  // metrics
 };
 
 struct JobRef {
