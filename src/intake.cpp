@@ -100,6 +100,8 @@ asio::awaitable<IntakeStats> run_intake(pg::Pool& events, const Config& cfg) {
                      {"state", skip ? "skipped" : "pending"}, {"reason", skip ? j.skip_reason : ""}});
         }
       }
+      // Every reactor (not only this one) learns at commit that there is work to claim.
+      if (batch.jobs_created > 0) co_await c.query("NOTIFY biomero_reactor_jobs");
       if (batch.events > 0) {
         co_await c.query(
             "UPDATE biomero_reactor.intake_cursor SET last_event_id = $1, updated_at = now() "

@@ -597,6 +597,7 @@ asio::awaitable<int> check_orders(PipelineContext& ctx, const std::optional<std:
           co_await transition(c, ctx, job, "archived", "resubmitting: " + reason);
           co_await c.query("UPDATE biomero_reactor.jobs SET lease_owner = NULL, lease_expires_at = NULL WHERE id = $1",
                            pg::params(job.id));
+          co_await c.query("NOTIFY biomero_reactor_jobs");
         }
       });
     } catch (const LeaseLost&) {

@@ -31,6 +31,7 @@ namespace {
 constexpr int max_concurrent_jobs = 16;
 constexpr const char* workflow_channel = "biomero_reactor_workflow";
 constexpr const char* import_channel = "biomero_reactor_import";
+constexpr const char* jobs_channel = "biomero_reactor_jobs";  // new or resubmitted jobs to claim
 
 std::string default_instance() {
   char host[256] = {};
@@ -99,6 +100,8 @@ struct Reactor::Impl {
       log::debug("workflow completed notification", {{"event_id", n.payload}});
       workflow_notified = true;
       intake_wake.notify();
+    } else if (n.channel == jobs_channel) {
+      scheduler_wake.notify();
     } else if (n.channel == import_channel) {
       try {
         const auto o = boost::json::parse(n.payload).as_object();
@@ -421,7 +424,7 @@ struct Reactor::Impl {
 
     const ListenerFsm::Settings ls{cfg.listener.heartbeat_interval, cfg.listener.backoff_initial,
                                    cfg.listener.backoff_max};
-    std::vector<std::string> channels{workflow_channel};
+    std::vector<std::string> channels{workflow_channel, jobs_channel};
     if (same_db) channels.emplace_back(import_channel);
     events_listener = std::make_unique<Listener>(io.get_executor(), "events", events_conninfo, channels, ls,
                                                  cfg.listener.heartbeat_timeout, callbacks(true));

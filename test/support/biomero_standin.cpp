@@ -57,6 +57,9 @@ asio::awaitable<void> run_importer(ImporterOptions o) {
       if (!c.is_open()) {
         co_await c.connect(o.db);
         if (o.fail_open) {
+          // The last id is read first: an order submitted while open ones are failed is new.
+          auto m = co_await c.query("SELECT coalesce(max(id), 0) FROM public.imports");
+          last_seen = m.int64(0, 0);
           auto r = co_await c.query(
               "SELECT DISTINCT ON (uuid) id, uuid, stage FROM public.imports ORDER BY uuid, \"timestamp\" DESC, id DESC");
           for (int i = 0; i < r.rows(); ++i) {
@@ -66,8 +69,6 @@ asio::awaitable<void> run_importer(ImporterOptions o) {
             co_await append_stage(c, r.int64(i, 0), failed, pg::Param{});
             say("restart: failed open order " + std::string(r.text(i, 1)) + " without a description");
           }
-          auto m = co_await c.query("SELECT coalesce(max(id), 0) FROM public.imports");
-          last_seen = m.int64(0, 0);
           o.fail_open = false;
         }
         say("watching public.imports");
