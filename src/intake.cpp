@@ -95,9 +95,13 @@ asio::awaitable<IntakeStats> run_intake(pg::Pool& events, const Config& cfg) {
               "INSERT INTO biomero_reactor.job_history (job_id, to_state, attempt, detail) VALUES ($1, $2, 1, $3)",
               pg::params(job.int64(0, 0), state, detail));
           (skip ? batch.jobs_skipped : batch.jobs_created)++;
-          log::info(skip ? "job skipped" : "job created",
-                    {{"workflow_id", wf_id.str()}, {"job_id", j.slurm_job_id}, {"event_id", event_id},
-                     {"state", skip ? "skipped" : "pending"}, {"reason", skip ? j.skip_reason : ""}});
+          if (skip) {
+            log::info("job skipped", {{"workflow_id", wf_id.str()}, {"job_id", j.slurm_job_id}, {"event_id", event_id},
+                                      {"state", state}, {"reason", j.skip_reason}});
+          } else {
+            log::info("job created",
+                      {{"workflow_id", wf_id.str()}, {"job_id", j.slurm_job_id}, {"event_id", event_id}, {"state", state}});
+          }
         }
       }
       // Every reactor (not only this one) learns at commit that there is work to claim.

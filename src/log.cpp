@@ -77,7 +77,15 @@ std::string render(bool json, Level level, std::string_view msg, Fields fields, 
   std::string line = timestamp() + " " + name(level) + " " + std::string(msg);
   for (const auto& f : fields) {
     line += " " + std::string(f.key) + "=";
-    line += f.value.is_string() ? std::string(f.value.get_string()) : boost::json::serialize(f.value);
+    if (f.value.is_string()) {
+      line += std::string(f.value.get_string());
+    } else if (f.value.is_double()) {
+      char buf[32];
+      std::snprintf(buf, sizeof buf, "%.3f", f.value.get_double());
+      line += buf;
+    } else {
+      line += boost::json::serialize(f.value);
+    }
   }
   if (suppressed > 0) line += " (repeated " + std::to_string(suppressed) + " more times)";
   return line;
