@@ -1,9 +1,10 @@
 #include "biomero_reactor/archive.hpp"
 
-#include "biomero_reactor/fs_util.hpp"
-
 #include <archive.h>
 #include <archive_entry.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -16,9 +17,7 @@
 #include <utility>
 #include <vector>
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
+#include "biomero_reactor/fs_util.hpp"
 
 namespace biomero_reactor {
 
@@ -32,555 +31,536 @@ constexpr std::size_t max_path_bytes = 4096;
 constexpr off_t writeback_step = off_t{8} << 20;
 
 struct ReadArchiveFree {
-    void operator()(archive* a) const noexcept { archive_read_free(a); }
+  void operator()(archive* a) const noexcept { archive_read_free(a); }
 };
 struct WriteArchiveFree {
-    void operator()(archive* a) const noexcept { archive_write_free(a); }
+  void operator()(archive* a) const noexcept { archive_write_free(a); }
 };
 struct EntryFree {
-    void operator()(archive_entry* e) const noexcept { archive_entry_free(e); }
+  void operator()(archive_entry* e) const noexcept { archive_entry_free(e); }
 };
 using ReadArchive = std::unique_ptr<archive, ReadArchiveFree>;
 using WriteArchive = std::unique_ptr<archive, WriteArchiveFree>;
 using Entry = std::unique_ptr<archive_entry, EntryFree>;
 
 std::string libarchive_error(archive* a) {
-    const char* message = archive_error_string(a);
-    return message != nullptr ? message : "unknown libarchive error";
+  const char* message = archive_error_string(a);
+  return message != nullptr ? message : "unknown libarchive error";
 }
 
 // Length of the valid UTF-8 sequence starting at s[i], or 0 if there is none
 // (overlong forms, surrogates and code points above U+10FFFF are invalid).
 std::size_t utf8_sequence_length(std::string_view s, std::size_t i) {
-    const auto byte = [&](std::size_t k) { return static_cast<unsigned char>(s[k]); };
-    const unsigned char lead = byte(i);
-    if (lead < 0x80) {
-        return 1;
+  const auto byte = [&](std::size_t k) { return static_cast<unsigned char>(s[k]); };
+  const unsigned char lead = byte(i);
+  if (lead < 0x80) {
+    return 1;
+  }
+  std::size_t length = 0;
+  unsigned char low = 0x80;
+  unsigned char high = 0xBF;
+  if (lead >= 0xC2 && lead <= 0xDF) {
+    length = 2;
+  } else if (lead >= 0xE0 && lead <= 0xEF) {
+    length = 3;
+    low = lead == 0xE0 ? 0xA0 : 0x80;
+    high = lead == 0xED ? 0x9F : 0xBF;
+  } else if (lead >= 0xF0 && lead <= 0xF4) {
+    length = 4;
+    low = lead == 0xF0 ? 0x90 : 0x80;
+    high = lead == 0xF4 ? 0x8F : 0xBF;
+  } else {
+    return 0;
+  }
+  if (i + length > s.size() || byte(i + 1) < low || byte(i + 1) > high) {
+    return 0;
+  }
+  for (std::size_t k = 2; k < length; ++k) {
+    if (byte(i + k) < 0x80 || byte(i + k) > 0xBF) {
+      return 0;
     }
-    std::size_t length = 0;
-    unsigned char low = 0x80;
-    unsigned char high = 0xBF;
-    if (lead >= 0xC2 && lead <= 0xDF) {
-        length = 2;
-    } else if (lead >= 0xE0 && lead <= 0xEF) {
-        length = 3;
-        low = lead == 0xE0 ? 0xA0 : 0x80;
-        high = lead == 0xED ? 0x9F : 0xBF;
-    } else if (lead >= 0xF0 && lead <= 0xF4) {
-        length = 4;
-        low = lead == 0xF0 ? 0x90 : 0x80;
-        high = lead == 0xF4 ? 0x8F : 0xBF;
-    } else {
-        return 0;
-    }
-    if (i + length > s.size() || byte(i + 1) < low || byte(i + 1) > high) {
-        return 0;
-    }
-    for (std::size_t k = 2; k < length; ++k) {
-        if (byte(i + k) < 0x80 || byte(i + k) > 0xBF) {
-            return 0;
-        }
-    }
-    return length;
+  }
+  return length;
 }
 
 bool is_valid_utf8(std::string_view s) {
-    for (std::size_t i = 0; i < s.size();) {
-        const std::size_t length = utf8_sequence_length(s, i);
-        if (length == 0) {
-            return false;
-        }
-        i += length;
+  for (std::size_t i = 0; i < s.size();) {
+    const std::size_t length = utf8_sequence_length(s, i);
+    if (length == 0) {
+      return false;
     }
-    return true;
+    i += length;
+  }
+  return true;
 }
 
 // A name fit for messages and JSON logs: valid UTF-8 is kept, anything else (and
 // control characters) becomes \xNN.
 std::string printable_name(std::string_view raw) {
-    std::string out;
-    out.reserve(raw.size());
-    for (std::size_t i = 0; i < raw.size();) {
-        const std::size_t length = utf8_sequence_length(raw, i);
-        const auto byte = static_cast<unsigned char>(raw[i]);
-        if (length == 0 || byte < 0x20 || byte == 0x7F) {
-            char escaped[5];
-            std::snprintf(escaped, sizeof escaped, "\\x%02X", byte);
-            out += escaped;
-            ++i;
-        } else {
-            out.append(raw.substr(i, length));
-            i += length;
-        }
+  std::string out;
+  out.reserve(raw.size());
+  for (std::size_t i = 0; i < raw.size();) {
+    const std::size_t length = utf8_sequence_length(raw, i);
+    const auto byte = static_cast<unsigned char>(raw[i]);
+    if (length == 0 || byte < 0x20 || byte == 0x7F) {
+      char escaped[5];
+      std::snprintf(escaped, sizeof escaped, "\\x%02X", byte);
+      out += escaped;
+      ++i;
+    } else {
+      out.append(raw.substr(i, length));
+      i += length;
     }
-    return out;
+  }
+  return out;
 }
 
 std::string format_ratio(double ratio) {
-    char text[32];
-    std::snprintf(text, sizeof text, "%g", ratio);
-    return text;
+  char text[32];
+  std::snprintf(text, sizeof text, "%g", ratio);
+  return text;
 }
 
 std::vector<std::string> split_path(std::string_view name) {
-    std::vector<std::string> components;
-    while (!name.empty()) {
-        const std::size_t slash = name.find('/');
-        const std::string_view component = name.substr(0, slash);
-        if (!component.empty() && component != ".") {
-            components.emplace_back(component);
-        }
-        if (slash == std::string_view::npos) {
-            break;
-        }
-        name.remove_prefix(slash + 1);
+  std::vector<std::string> components;
+  while (!name.empty()) {
+    const std::size_t slash = name.find('/');
+    const std::string_view component = name.substr(0, slash);
+    if (!component.empty() && component != ".") {
+      components.emplace_back(component);
     }
-    return components;
+    if (slash == std::string_view::npos) {
+      break;
+    }
+    name.remove_prefix(slash + 1);
+  }
+  return components;
 }
 
 // Why an entry of this type is refused, or nullptr when it is a file or directory.
 const char* refused_type(archive_entry* entry) {
-    if (archive_entry_hardlink(entry) != nullptr || archive_entry_hardlink_utf8(entry) != nullptr) {
-        return "hard links are not allowed";
-    }
-    switch (archive_entry_filetype(entry)) {
+  if (archive_entry_hardlink(entry) != nullptr || archive_entry_hardlink_utf8(entry) != nullptr) {
+    return "hard links are not allowed";
+  }
+  switch (archive_entry_filetype(entry)) {
     case AE_IFREG:
     case AE_IFDIR:
-        return nullptr;
+      return nullptr;
     case AE_IFLNK:
-        return "symbolic links are not allowed";
+      return "symbolic links are not allowed";
     case AE_IFCHR:
     case AE_IFBLK:
-        return "device files are not allowed";
+      return "device files are not allowed";
     case AE_IFIFO:
-        return "FIFOs are not allowed";
+      return "FIFOs are not allowed";
     case AE_IFSOCK:
-        return "sockets are not allowed";
+      return "sockets are not allowed";
     default:
-        return "unsupported entry type";
-    }
+      return "unsupported entry type";
+  }
 }
 
 ReadArchive open_reader(const fs::path& path) {
-    ReadArchive reader(archive_read_new());
-    if (!reader) {
-        throw std::bad_alloc();
-    }
-    archive* a = reader.get();
-    // Every format libarchive reads except mtree (its entries name files on *this* disk,
-    // which would copy them into the target) and raw. Zip is read through its central
-    // directory only, so a zip cut short is refused instead of read up to the cut.
-    archive_read_support_format_7zip(a);
-    archive_read_support_format_ar(a);
-    archive_read_support_format_cab(a);
-    archive_read_support_format_cpio(a);
-    archive_read_support_format_empty(a);
-    archive_read_support_format_iso9660(a);
-    archive_read_support_format_lha(a);
-    archive_read_support_format_rar(a);
-    archive_read_support_format_rar5(a);
-    archive_read_support_format_tar(a);
-    archive_read_support_format_warc(a);
-    archive_read_support_format_xar(a);
-    archive_read_support_format_zip_seekable(a);
-    // The compressions libarchive decodes in-process; the others would run programs.
-    archive_read_support_filter_bzip2(a);
-    archive_read_support_filter_compress(a);
-    archive_read_support_filter_gzip(a);
-    archive_read_support_filter_lz4(a);
-    archive_read_support_filter_lzip(a);
-    archive_read_support_filter_lzma(a);
-    archive_read_support_filter_xz(a);
-    archive_read_support_filter_zstd(a);
-    if (archive_read_open_filename(a, path.c_str(), data_buffer_size) != ARCHIVE_OK) {
-        throw ArchiveError("", "cannot read \"" + path.string() + "\": " + libarchive_error(a) +
-                                   " (truncated, or not an archive)");
-    }
-    return reader;
+  ReadArchive reader(archive_read_new());
+  if (!reader) {
+    throw std::bad_alloc();
+  }
+  archive* a = reader.get();
+  // Every format libarchive reads except mtree (its entries name files on *this* disk,
+  // which would copy them into the target) and raw. Zip is read through its central
+  // directory only, so a zip cut short is refused instead of read up to the cut.
+  archive_read_support_format_7zip(a);
+  archive_read_support_format_ar(a);
+  archive_read_support_format_cab(a);
+  archive_read_support_format_cpio(a);
+  archive_read_support_format_empty(a);
+  archive_read_support_format_iso9660(a);
+  archive_read_support_format_lha(a);
+  archive_read_support_format_rar(a);
+  archive_read_support_format_rar5(a);
+  archive_read_support_format_tar(a);
+  archive_read_support_format_warc(a);
+  archive_read_support_format_xar(a);
+  archive_read_support_format_zip_seekable(a);
+  // The compressions libarchive decodes in-process; the others would run programs.
+  archive_read_support_filter_bzip2(a);
+  archive_read_support_filter_compress(a);
+  archive_read_support_filter_gzip(a);
+  archive_read_support_filter_lz4(a);
+  archive_read_support_filter_lzip(a);
+  archive_read_support_filter_lzma(a);
+  archive_read_support_filter_xz(a);
+  archive_read_support_filter_zstd(a);
+  if (archive_read_open_filename(a, path.c_str(), data_buffer_size) != ARCHIVE_OK) {
+    throw ArchiveError(
+        "", "cannot read \"" + path.string() + "\": " + libarchive_error(a) + " (truncated, or not an archive)");
+  }
+  return reader;
 }
 
 // libarchive 3.6's zip reader misses the end record of a zip that is nothing else (its
 // search loop stops one byte short), so the canonical empty zip is recognised here.
 bool is_empty_zip(const fs::path& path) {
-    constexpr std::size_t end_record_size = 22;
-    const UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-    struct stat file_stat {};
-    if (!fd || ::fstat(fd.get(), &file_stat) != 0 ||
-        file_stat.st_size != static_cast<off_t>(end_record_size)) {
-        return false;
-    }
-    unsigned char record[end_record_size];
-    if (::read(fd.get(), record, end_record_size) != static_cast<ssize_t>(end_record_size)) {
-        return false;
-    }
-    static constexpr unsigned char empty_end_record[end_record_size] = {'P', 'K', 5, 6};
-    return std::equal(std::begin(record), std::end(record), std::begin(empty_end_record));
+  constexpr std::size_t end_record_size = 22;
+  const UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  struct stat file_stat {};
+  if (!fd || ::fstat(fd.get(), &file_stat) != 0 || file_stat.st_size != static_cast<off_t>(end_record_size)) {
+    return false;
+  }
+  unsigned char record[end_record_size];
+  if (::read(fd.get(), record, end_record_size) != static_cast<ssize_t>(end_record_size)) {
+    return false;
+  }
+  static constexpr unsigned char empty_end_record[end_record_size] = {'P', 'K', 5, 6};
+  return std::equal(std::begin(record), std::end(record), std::begin(empty_end_record));
 }
 
 class Extraction {
-public:
-    Extraction(const fs::path& archive_path, const fs::path& target_dir,
-               const ExtractLimits& limits)
-        : target_dir_(target_dir), limits_(limits), buffer_(data_buffer_size) {
-        struct stat archive_stat {};
-        if (::stat(archive_path.c_str(), &archive_stat) != 0) {
-            throw_system_error(errno, "cannot stat", archive_path);
-        }
-        archive_size_ = static_cast<std::uint64_t>(archive_stat.st_size);
-        root_ = UniqueFd(::open(target_dir.c_str(),
-                                O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-        if (!root_) {
-            throw_system_error(errno, "cannot open target directory", target_dir);
-        }
-        reader_ = open_reader(archive_path);
+ public:
+  Extraction(const fs::path& archive_path, const fs::path& target_dir, const ExtractLimits& limits)
+      : target_dir_(target_dir), limits_(limits), buffer_(data_buffer_size) {
+    struct stat archive_stat {};
+    if (::stat(archive_path.c_str(), &archive_stat) != 0) {
+      throw_system_error(errno, "cannot stat", archive_path);
     }
-
-    ExtractStats run() {
-        std::string previous;
-        for (;;) {
-            archive_entry* entry = nullptr;
-            const int status = archive_read_next_header(reader_.get(), &entry);
-            if (status == ARCHIVE_EOF) {
-                break;
-            }
-            ++entries_;
-            if (status != ARCHIVE_OK && status != ARCHIVE_WARN) {
-                const std::string position = "#" + std::to_string(entries_);
-                throw ArchiveError(position,
-                                   (previous.empty() ? std::string("unreadable header: ")
-                                                     : "unreadable header after \"" +
-                                                           printable_name(previous) + "\": ") +
-                                       libarchive_error(reader_.get()));
-            }
-            previous = entry_name(entry);
-            extract_entry(entry, previous);
-        }
-        make_durable();
-        return {entries_, total_bytes_};
+    archive_size_ = static_cast<std::uint64_t>(archive_stat.st_size);
+    root_ = UniqueFd(::open(target_dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (!root_) {
+      throw_system_error(errno, "cannot open target directory", target_dir);
     }
+    reader_ = open_reader(archive_path);
+  }
 
-private:
-    // The raw bytes of the entry's name whatever the process locale (libarchive converts
-    // names to it), or throws if libarchive could not represent the name at all.
-    std::string entry_name(archive_entry* entry) const {
-        const char* name = archive_entry_pathname(entry);
-        if (name == nullptr) {
-            name = archive_entry_pathname_utf8(entry);
-        }
-        if (name == nullptr) {
-            throw ArchiveError("#" + std::to_string(entries_),
-                               "name is not valid UTF-8: " + libarchive_error(reader_.get()));
-        }
-        return name;
+  ExtractStats run() {
+    std::string previous;
+    for (;;) {
+      archive_entry* entry = nullptr;
+      const int status = archive_read_next_header(reader_.get(), &entry);
+      if (status == ARCHIVE_EOF) {
+        break;
+      }
+      ++entries_;
+      if (status != ARCHIVE_OK && status != ARCHIVE_WARN) {
+        const std::string position = "#" + std::to_string(entries_);
+        throw ArchiveError(position,
+                           (previous.empty() ? std::string("unreadable header: ")
+                                             : "unreadable header after \"" + printable_name(previous) + "\": ") +
+                               libarchive_error(reader_.get()));
+      }
+      previous = entry_name(entry);
+      extract_entry(entry, previous);
     }
+    make_durable();
+    return {entries_, total_bytes_};
+  }
 
-    void extract_entry(archive_entry* entry, const std::string& name) {
-        if (entries_ > limits_.max_entries) {
-            throw ArchiveError(name, "more than " + std::to_string(limits_.max_entries) +
-                                         " entries in the archive");
-        }
-        if (!is_valid_utf8(name)) {
-            throw ArchiveError(name, "name is not valid UTF-8");
-        }
-        if (name.size() > max_path_bytes) {
-            throw ArchiveError(name, "path is longer than " + std::to_string(max_path_bytes) +
-                                         " bytes");
-        }
-        if (name.starts_with('/')) {
-            throw ArchiveError(name, "absolute paths are not allowed");
-        }
-        const std::vector<std::string> components = split_path(name);
-        if (std::find(components.begin(), components.end(), "..") != components.end()) {
-            throw ArchiveError(name, "path escapes the job directory");
-        }
-        if (const char* reason = refused_type(entry)) {
-            throw ArchiveError(name, reason);
-        }
-        if (components.empty()) {
-            if (archive_entry_filetype(entry) == AE_IFDIR) {
-                return; // "./": the target directory itself
-            }
-            throw ArchiveError(name, "empty path");
-        }
-        if (archive_entry_filetype(entry) == AE_IFDIR) {
-            static_cast<void>(directory(components, components.size(), name));
-            return;
-        }
-        if (archive_entry_size_is_set(entry) && archive_entry_size(entry) > 0) {
-            check_limits(total_bytes_ + static_cast<std::uint64_t>(archive_entry_size(entry)),
-                         name, true);
-        }
-        const int parent = directory(components, components.size() - 1, name);
-        write_file(parent, components, name);
+ private:
+  // The raw bytes of the entry's name whatever the process locale (libarchive converts
+  // names to it), or throws if libarchive could not represent the name at all.
+  std::string entry_name(archive_entry* entry) const {
+    const char* name = archive_entry_pathname(entry);
+    if (name == nullptr) {
+      name = archive_entry_pathname_utf8(entry);
     }
-
-    void write_file(int parent, const std::vector<std::string>& components,
-                    const std::string& name) {
-        const fs::path relative = relative_path(components, components.size());
-        const fs::path path = target_dir_ / relative;
-        const UniqueFd file(::openat(parent, components.back().c_str(),
-                                     O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644));
-        if (!file) {
-            fail_create(errno, name, relative);
-        }
-        off_t written = 0;
-        off_t flushed = 0;
-        for (;;) {
-            const la_ssize_t got = archive_read_data(reader_.get(), buffer_.data(), buffer_.size());
-            if (got < 0) {
-                throw ArchiveError(name, libarchive_error(reader_.get()));
-            }
-            if (got == 0) {
-                break;
-            }
-            check_limits(total_bytes_ + static_cast<std::uint64_t>(got), name, false);
-            total_bytes_ += static_cast<std::uint64_t>(got);
-            write_all(file.get(), {buffer_.data(), static_cast<std::size_t>(got)}, path);
-            written += static_cast<off_t>(got);
-            if (written - flushed >= writeback_step) {
-                start_writeback(file.get(), flushed, written - flushed);
-                flushed = written;
-            }
-        }
-        if (written > flushed) {
-            start_writeback(file.get(), flushed, written - flushed);
-        }
+    if (name == nullptr) {
+      throw ArchiveError("#" + std::to_string(entries_), "name is not valid UTF-8: " + libarchive_error(reader_.get()));
     }
+    return name;
+  }
 
-    // Starts writing these bytes to disk without waiting, so the disk works while the
-    // archive is decompressed and the final syncfs finds little left to do. A hint only.
-    static void start_writeback(int fd, off_t offset, off_t length) {
-        static_cast<void>(::sync_file_range(fd, offset, length, SYNC_FILE_RANGE_WRITE));
+  void extract_entry(archive_entry* entry, const std::string& name) {
+    if (entries_ > limits_.max_entries) {
+      throw ArchiveError(name, "more than " + std::to_string(limits_.max_entries) + " entries in the archive");
     }
-
-    // `total` is what the archive will have produced: bytes written so far plus either
-    // the next block or (`declared`) the size the entry's header announces.
-    void check_limits(std::uint64_t total, const std::string& name, bool declared) const {
-        const std::string how = declared ? " (as declared in the entry's header)" : "";
-        if (total > limits_.max_total_bytes) {
-            throw ArchiveError(name, "uncompressed size exceeds limits.max_total_bytes (" +
-                                         std::to_string(limits_.max_total_bytes) + " bytes)" +
-                                         how);
-        }
-        if (static_cast<double>(total) > limits_.max_ratio * static_cast<double>(archive_size_)) {
-            throw ArchiveError(name, "compression ratio exceeds limits.max_ratio (" +
-                                         format_ratio(limits_.max_ratio) + "): " +
-                                         std::to_string(total) + " bytes from an archive of " +
-                                         std::to_string(archive_size_) + " bytes" + how);
-        }
+    if (!is_valid_utf8(name)) {
+      throw ArchiveError(name, "name is not valid UTF-8");
     }
-
-    // The directory holding components[0, count), created as needed, never through a
-    // symlink. The last one stays open: entries usually come directory by directory.
-    int directory(const std::vector<std::string>& components, std::size_t count,
-                  const std::string& name) {
-        if (count == 0) {
-            return root_.get();
-        }
-        std::string key = relative_path(components, count).string();
-        if (cached_fd_ && key == cached_key_) {
-            return cached_fd_.get();
-        }
-        UniqueFd current;
-        for (std::size_t i = 0; i < count; ++i) {
-            const int parent = i == 0 ? root_.get() : current.get();
-            current = open_directory(parent, components, i + 1, name);
-        }
-        cached_key_ = std::move(key);
-        cached_fd_ = std::move(current);
-        return cached_fd_.get();
+    if (name.size() > max_path_bytes) {
+      throw ArchiveError(name, "path is longer than " + std::to_string(max_path_bytes) + " bytes");
     }
-
-    UniqueFd open_directory(int parent, const std::vector<std::string>& components,
-                            std::size_t count, const std::string& name) {
-        const char* component = components[count - 1].c_str();
-        for (bool created = false;; created = true) {
-            UniqueFd fd(::openat(parent, component,
-                                 O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-            if (fd) {
-                return fd;
-            }
-            if (errno == ENOENT && !created) {
-                if (::mkdirat(parent, component, 0755) != 0 && errno != EEXIST) {
-                    fail_create(errno, name, relative_path(components, count));
-                }
-                continue;
-            }
-            if (errno == ENOTDIR || errno == ELOOP) {
-                throw ArchiveError(name, "\"" + relative_path(components, count).string() +
-                                             "\" is not a directory");
-            }
-            fail_create(errno, name, relative_path(components, count));
-        }
+    if (name.starts_with('/')) {
+      throw ArchiveError(name, "absolute paths are not allowed");
     }
-
-    [[noreturn]] void fail_create(int error, const std::string& name, const fs::path& relative) const {
-        if (error == EEXIST) {
-            throw ArchiveError(name, "duplicate entry: the path already exists");
-        }
-        if (error == ENAMETOOLONG) {
-            throw ArchiveError(name, "a name in the path is too long for the file system");
-        }
-        throw_system_error(error, "cannot create", target_dir_ / relative);
+    const std::vector<std::string> components = split_path(name);
+    if (std::find(components.begin(), components.end(), "..") != components.end()) {
+      throw ArchiveError(name, "path escapes the job directory");
     }
-
-    static fs::path relative_path(const std::vector<std::string>& components, std::size_t count) {
-        fs::path path;
-        for (std::size_t i = 0; i < count; ++i) {
-            path /= components[i];
-        }
-        return path;
+    if (const char* reason = refused_type(entry)) {
+      throw ArchiveError(name, reason);
     }
-
-    // One syncfs(2) of the target's file system makes every file and directory written
-    // durable with one journal commit; an fsync per file costs a commit each (1.5x the
-    // time for thousands of small files). Since Linux 5.8 it reports write-back errors.
-    void make_durable() {
-        if (::syncfs(root_.get()) != 0) {
-            throw_system_error(errno, "cannot syncfs", target_dir_);
-        }
+    if (components.empty()) {
+      if (archive_entry_filetype(entry) == AE_IFDIR) {
+        return;  // "./": the target directory itself
+      }
+      throw ArchiveError(name, "empty path");
     }
+    if (archive_entry_filetype(entry) == AE_IFDIR) {
+      static_cast<void>(directory(components, components.size(), name));
+      return;
+    }
+    if (archive_entry_size_is_set(entry) && archive_entry_size(entry) > 0) {
+      check_limits(total_bytes_ + static_cast<std::uint64_t>(archive_entry_size(entry)), name, true);
+    }
+    const int parent = directory(components, components.size() - 1, name);
+    write_file(parent, components, name);
+  }
 
-    fs::path target_dir_;
-    ExtractLimits limits_;
-    std::uint64_t archive_size_ = 0;
-    UniqueFd root_;
-    ReadArchive reader_;
-    std::vector<char> buffer_;
-    std::uint64_t entries_ = 0;
-    std::uint64_t total_bytes_ = 0;
-    std::string cached_key_;
-    UniqueFd cached_fd_;
+  void write_file(int parent, const std::vector<std::string>& components, const std::string& name) {
+    const fs::path relative = relative_path(components, components.size());
+    const fs::path path = target_dir_ / relative;
+    const UniqueFd file(
+        ::openat(parent, components.back().c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644));
+    if (!file) {
+      fail_create(errno, name, relative);
+    }
+    off_t written = 0;
+    off_t flushed = 0;
+    for (;;) {
+      const la_ssize_t got = archive_read_data(reader_.get(), buffer_.data(), buffer_.size());
+      if (got < 0) {
+        throw ArchiveError(name, libarchive_error(reader_.get()));
+      }
+      if (got == 0) {
+        break;
+      }
+      check_limits(total_bytes_ + static_cast<std::uint64_t>(got), name, false);
+      total_bytes_ += static_cast<std::uint64_t>(got);
+      write_all(file.get(), {buffer_.data(), static_cast<std::size_t>(got)}, path);
+      written += static_cast<off_t>(got);
+      if (written - flushed >= writeback_step) {
+        start_writeback(file.get(), flushed, written - flushed);
+        flushed = written;
+      }
+    }
+    if (written > flushed) {
+      start_writeback(file.get(), flushed, written - flushed);
+    }
+  }
+
+  // Starts writing these bytes to disk without waiting, so the disk works while the
+  // archive is decompressed and the final syncfs finds little left to do. A hint only.
+  static void start_writeback(int fd, off_t offset, off_t length) {
+    static_cast<void>(::sync_file_range(fd, offset, length, SYNC_FILE_RANGE_WRITE));
+  }
+
+  // `total` is what the archive will have produced: bytes written so far plus either
+  // the next block or (`declared`) the size the entry's header announces.
+  void check_limits(std::uint64_t total, const std::string& name, bool declared) const {
+    const std::string how = declared ? " (as declared in the entry's header)" : "";
+    if (total > limits_.max_total_bytes) {
+      throw ArchiveError(name, "uncompressed size exceeds limits.max_total_bytes (" +
+                                   std::to_string(limits_.max_total_bytes) + " bytes)" + how);
+    }
+    if (static_cast<double>(total) > limits_.max_ratio * static_cast<double>(archive_size_)) {
+      throw ArchiveError(name, "compression ratio exceeds limits.max_ratio (" + format_ratio(limits_.max_ratio) +
+                                   "): " + std::to_string(total) + " bytes from an archive of " +
+                                   std::to_string(archive_size_) + " bytes" + how);
+    }
+  }
+
+  // The directory holding components[0, count), created as needed, never through a
+  // symlink. The last one stays open: entries usually come directory by directory.
+  int directory(const std::vector<std::string>& components, std::size_t count, const std::string& name) {
+    if (count == 0) {
+      return root_.get();
+    }
+    std::string key = relative_path(components, count).string();
+    if (cached_fd_ && key == cached_key_) {
+      return cached_fd_.get();
+    }
+    UniqueFd current;
+    for (std::size_t i = 0; i < count; ++i) {
+      const int parent = i == 0 ? root_.get() : current.get();
+      current = open_directory(parent, components, i + 1, name);
+    }
+    cached_key_ = std::move(key);
+    cached_fd_ = std::move(current);
+    return cached_fd_.get();
+  }
+
+  UniqueFd open_directory(int parent, const std::vector<std::string>& components, std::size_t count,
+                          const std::string& name) {
+    const char* component = components[count - 1].c_str();
+    for (bool created = false;; created = true) {
+      UniqueFd fd(::openat(parent, component, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+      if (fd) {
+        return fd;
+      }
+      if (errno == ENOENT && !created) {
+        if (::mkdirat(parent, component, 0755) != 0 && errno != EEXIST) {
+          fail_create(errno, name, relative_path(components, count));
+        }
+        continue;
+      }
+      if (errno == ENOTDIR || errno == ELOOP) {
+        throw ArchiveError(name, "\"" + relative_path(components, count).string() + "\" is not a directory");
+      }
+      fail_create(errno, name, relative_path(components, count));
+    }
+  }
+
+  [[noreturn]] void fail_create(int error, const std::string& name, const fs::path& relative) const {
+    if (error == EEXIST) {
+      throw ArchiveError(name, "duplicate entry: the path already exists");
+    }
+    if (error == ENAMETOOLONG) {
+      throw ArchiveError(name, "a name in the path is too long for the file system");
+    }
+    throw_system_error(error, "cannot create", target_dir_ / relative);
+  }
+
+  static fs::path relative_path(const std::vector<std::string>& components, std::size_t count) {
+    fs::path path;
+    for (std::size_t i = 0; i < count; ++i) {
+      path /= components[i];
+    }
+    return path;
+  }
+
+  // One syncfs(2) of the target's file system makes every file and directory written
+  // durable with one journal commit; an fsync per file costs a commit each (1.5x the
+  // time for thousands of small files). Since Linux 5.8 it reports write-back errors.
+  void make_durable() {
+    if (::syncfs(root_.get()) != 0) {
+      throw_system_error(errno, "cannot syncfs", target_dir_);
+    }
+  }
+
+  fs::path target_dir_;
+  ExtractLimits limits_;
+  std::uint64_t archive_size_ = 0;
+  UniqueFd root_;
+  ReadArchive reader_;
+  std::vector<char> buffer_;
+  std::uint64_t entries_ = 0;
+  std::uint64_t total_bytes_ = 0;
+  std::string cached_key_;
+  UniqueFd cached_fd_;
 };
 
 struct SourceItem {
-    std::string name;
-    fs::path path;
-    bool directory = false;
+  std::string name;
+  fs::path path;
+  bool directory = false;
 };
 
 std::vector<SourceItem> list_source(const fs::path& dir) {
-    std::vector<SourceItem> items;
-    for (auto it = fs::recursive_directory_iterator(dir); it != fs::recursive_directory_iterator();
-         ++it) {
-        const fs::file_status status = it->symlink_status();
-        std::string name = it->path().lexically_relative(dir).generic_string();
-        if (fs::is_symlink(status)) {
-            throw ArchiveError(name, "symbolic links are not allowed");
-        }
-        if (!fs::is_directory(status) && !fs::is_regular_file(status)) {
-            throw ArchiveError(name, "not a regular file or directory");
-        }
-        items.push_back({std::move(name), it->path(), fs::is_directory(status)});
+  std::vector<SourceItem> items;
+  for (auto it = fs::recursive_directory_iterator(dir); it != fs::recursive_directory_iterator(); ++it) {
+    const fs::file_status status = it->symlink_status();
+    std::string name = it->path().lexically_relative(dir).generic_string();
+    if (fs::is_symlink(status)) {
+      throw ArchiveError(name, "symbolic links are not allowed");
     }
-    std::sort(items.begin(), items.end(),
-              [](const SourceItem& a, const SourceItem& b) { return a.name < b.name; });
-    return items;
+    if (!fs::is_directory(status) && !fs::is_regular_file(status)) {
+      throw ArchiveError(name, "not a regular file or directory");
+    }
+    items.push_back({std::move(name), it->path(), fs::is_directory(status)});
+  }
+  std::sort(items.begin(), items.end(), [](const SourceItem& a, const SourceItem& b) { return a.name < b.name; });
+  return items;
 }
 
 void add_to_zip(archive* zip, const SourceItem& item, std::vector<char>& buffer) {
-    const UniqueFd file(::open(item.path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
-    if (!file) {
-        throw_system_error(errno, "cannot open", item.path);
+  const UniqueFd file(::open(item.path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+  if (!file) {
+    throw_system_error(errno, "cannot open", item.path);
+  }
+  struct stat file_stat {};
+  if (::fstat(file.get(), &file_stat) != 0) {
+    throw_system_error(errno, "cannot stat", item.path);
+  }
+  const Entry entry(archive_entry_new());
+  if (!entry) {
+    throw std::bad_alloc();
+  }
+  if (is_valid_utf8(item.name)) {
+    archive_entry_set_pathname_utf8(entry.get(), item.name.c_str());
+  } else {
+    archive_entry_set_pathname(entry.get(), item.name.c_str());
+  }
+  archive_entry_set_filetype(entry.get(), item.directory ? AE_IFDIR : AE_IFREG);
+  archive_entry_set_perm(entry.get(), item.directory ? 0755 : 0644);
+  archive_entry_set_mtime(entry.get(), file_stat.st_mtim.tv_sec, file_stat.st_mtim.tv_nsec);
+  archive_entry_set_size(entry.get(), item.directory ? 0 : file_stat.st_size);
+  if (archive_write_header(zip, entry.get()) < ARCHIVE_OK) {
+    throw ArchiveError(item.name, libarchive_error(zip));
+  }
+  if (item.directory) {
+    return;
+  }
+  auto remaining = static_cast<std::uint64_t>(file_stat.st_size);
+  while (remaining > 0) {
+    const ssize_t got =
+        ::read(file.get(), buffer.data(), static_cast<std::size_t>(std::min<std::uint64_t>(remaining, buffer.size())));
+    if (got < 0) {
+      if (errno == EINTR) {
+        continue;
+      }
+      throw_system_error(errno, "cannot read", item.path);
     }
-    struct stat file_stat {};
-    if (::fstat(file.get(), &file_stat) != 0) {
-        throw_system_error(errno, "cannot stat", item.path);
+    if (got == 0) {
+      throw ArchiveError(item.name, "file shrank while it was being zipped");
     }
-    const Entry entry(archive_entry_new());
-    if (!entry) {
-        throw std::bad_alloc();
+    if (archive_write_data(zip, buffer.data(), static_cast<std::size_t>(got)) != got) {
+      throw ArchiveError(item.name, libarchive_error(zip));
     }
-    if (is_valid_utf8(item.name)) {
-        archive_entry_set_pathname_utf8(entry.get(), item.name.c_str());
-    } else {
-        archive_entry_set_pathname(entry.get(), item.name.c_str());
-    }
-    archive_entry_set_filetype(entry.get(), item.directory ? AE_IFDIR : AE_IFREG);
-    archive_entry_set_perm(entry.get(), item.directory ? 0755 : 0644);
-    archive_entry_set_mtime(entry.get(), file_stat.st_mtim.tv_sec, file_stat.st_mtim.tv_nsec);
-    archive_entry_set_size(entry.get(), item.directory ? 0 : file_stat.st_size);
-    if (archive_write_header(zip, entry.get()) < ARCHIVE_OK) {
-        throw ArchiveError(item.name, libarchive_error(zip));
-    }
-    if (item.directory) {
-        return;
-    }
-    auto remaining = static_cast<std::uint64_t>(file_stat.st_size);
-    while (remaining > 0) {
-        const ssize_t got = ::read(file.get(), buffer.data(),
-                                   static_cast<std::size_t>(std::min<std::uint64_t>(remaining, buffer.size())));
-        if (got < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            throw_system_error(errno, "cannot read", item.path);
-        }
-        if (got == 0) {
-            throw ArchiveError(item.name, "file shrank while it was being zipped");
-        }
-        if (archive_write_data(zip, buffer.data(), static_cast<std::size_t>(got)) != got) {
-            throw ArchiveError(item.name, libarchive_error(zip));
-        }
-        remaining -= static_cast<std::uint64_t>(got);
-    }
+    remaining -= static_cast<std::uint64_t>(got);
+  }
 }
 
-} // namespace
+}  // namespace
 
 ArchiveError::ArchiveError(std::string entry_name, std::string_view reason)
-    : std::runtime_error(entry_name.empty() ? "archive: " + std::string(reason)
-                                            : "archive entry \"" + printable_name(entry_name) +
-                                                  "\": " + std::string(reason)),
+    : std::runtime_error(entry_name.empty()
+                             ? "archive: " + std::string(reason)
+                             : "archive entry \"" + printable_name(entry_name) + "\": " + std::string(reason)),
       entry(printable_name(entry_name)) {}
 
-ExtractStats extract_archive(const fs::path& archive_path, const fs::path& target_dir,
-                             const ExtractLimits& limits) {
-    if (is_empty_zip(archive_path)) {
-        return {};
-    }
-    return Extraction(archive_path, target_dir, limits).run();
+ExtractStats extract_archive(const fs::path& archive_path, const fs::path& target_dir, const ExtractLimits& limits) {
+  if (is_empty_zip(archive_path)) {
+    return {};
+  }
+  return Extraction(archive_path, target_dir, limits).run();
 }
 
 std::uint64_t zip_directory(const fs::path& dir, const fs::path& zip_out) {
-    const std::vector<SourceItem> items = list_source(dir);
+  const std::vector<SourceItem> items = list_source(dir);
 
-    const UniqueFd out(
-        ::open(zip_out.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644));
-    if (!out) {
-        throw_system_error(errno, "cannot create", zip_out);
-    }
-    RemoveFileOnFailure cleanup(zip_out);
+  const UniqueFd out(::open(zip_out.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644));
+  if (!out) {
+    throw_system_error(errno, "cannot create", zip_out);
+  }
+  RemoveFileOnFailure cleanup(zip_out);
 
-    const WriteArchive zip(archive_write_new());
-    if (!zip) {
-        throw std::bad_alloc();
-    }
-    if (archive_write_set_format_zip(zip.get()) != ARCHIVE_OK ||
-        archive_write_zip_set_compression_deflate(zip.get()) != ARCHIVE_OK ||
-        archive_write_set_bytes_per_block(zip.get(), static_cast<int>(data_buffer_size)) !=
-            ARCHIVE_OK ||
-        archive_write_set_bytes_in_last_block(zip.get(), 1) != ARCHIVE_OK ||
-        archive_write_open_fd(zip.get(), out.get()) != ARCHIVE_OK) {
-        throw ArchiveError(zip_out.filename().string(), libarchive_error(zip.get()));
-    }
-    std::vector<char> buffer(data_buffer_size);
-    for (const SourceItem& item : items) {
-        add_to_zip(zip.get(), item, buffer);
-    }
-    if (archive_write_close(zip.get()) != ARCHIVE_OK) {
-        const int error = archive_errno(zip.get()) > 0 ? archive_errno(zip.get()) : EIO;
-        throw_system_error(error, "cannot write zip (" + libarchive_error(zip.get()) + ")", zip_out);
-    }
-    if (::fsync(out.get()) != 0) {
-        throw_system_error(errno, "cannot fsync", zip_out);
-    }
-    struct stat zip_stat {};
-    if (::fstat(out.get(), &zip_stat) != 0) {
-        throw_system_error(errno, "cannot stat", zip_out);
-    }
-    cleanup.dismiss();
-    return static_cast<std::uint64_t>(zip_stat.st_size);
+  const WriteArchive zip(archive_write_new());
+  if (!zip) {
+    throw std::bad_alloc();
+  }
+  if (archive_write_set_format_zip(zip.get()) != ARCHIVE_OK ||
+      archive_write_zip_set_compression_deflate(zip.get()) != ARCHIVE_OK ||
+      archive_write_set_bytes_per_block(zip.get(), static_cast<int>(data_buffer_size)) != ARCHIVE_OK ||
+      archive_write_set_bytes_in_last_block(zip.get(), 1) != ARCHIVE_OK ||
+      archive_write_open_fd(zip.get(), out.get()) != ARCHIVE_OK) {
+    throw ArchiveError(zip_out.filename().string(), libarchive_error(zip.get()));
+  }
+  std::vector<char> buffer(data_buffer_size);
+  for (const SourceItem& item : items) {
+    add_to_zip(zip.get(), item, buffer);
+  }
+  if (archive_write_close(zip.get()) != ARCHIVE_OK) {
+    const int error = archive_errno(zip.get()) > 0 ? archive_errno(zip.get()) : EIO;
+    throw_system_error(error, "cannot write zip (" + libarchive_error(zip.get()) + ")", zip_out);
+  }
+  if (::fsync(out.get()) != 0) {
+    throw_system_error(errno, "cannot fsync", zip_out);
+  }
+  struct stat zip_stat {};
+  if (::fstat(out.get(), &zip_stat) != 0) {
+    throw_system_error(errno, "cannot stat", zip_out);
+  }
+  cleanup.dismiss();
+  return static_cast<std::uint64_t>(zip_stat.st_size);
 }
 
-} // namespace biomero_reactor
+}  // namespace biomero_reactor

@@ -1,5 +1,15 @@
 #include "biomero_reactor/commands.hpp"
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/json/serialize.hpp>
+#include <boost/program_options.hpp>
+#include <cstdlib>
+#include <filesystem>
+#include <iostream>
+#include <set>
+
 #include "biomero_reactor/config.hpp"
 #include "biomero_reactor/group_storage.hpp"
 #include "biomero_reactor/http_endpoint.hpp"
@@ -9,17 +19,6 @@
 #include "biomero_reactor/pipeline.hpp"
 #include "biomero_reactor/reactor.hpp"
 #include "biomero_reactor/uuid.hpp"
-
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/signal_set.hpp>
-#include <boost/json/serialize.hpp>
-#include <boost/program_options.hpp>
-
-#include <cstdlib>
-#include <filesystem>
-#include <iostream>
-#include <set>
 
 namespace biomero_reactor {
 
@@ -42,7 +41,10 @@ T run_sync(asio::io_context& io, asio::awaitable<T> a) {
   std::optional<T> result;
   std::exception_ptr error;
   asio::co_spawn(io, std::move(a), [&](std::exception_ptr e, T v) {
-    if (e) error = e; else result.emplace(std::move(v));
+    if (e)
+      error = e;
+    else
+      result.emplace(std::move(v));
   });
   io.run();
   if (error) std::rethrow_exception(error);
@@ -53,7 +55,8 @@ struct Connections {
   pg::Connection events;
   pg::Connection importer;
   bool same_db;
-  explicit Connections(asio::io_context& io, bool same) : events(io.get_executor(), io_timeout), importer(io.get_executor(), io_timeout), same_db(same) {}
+  explicit Connections(asio::io_context& io, bool same)
+      : events(io.get_executor(), io_timeout), importer(io.get_executor(), io_timeout), same_db(same) {}
   pg::Connection* importer_or_null() { return same_db ? nullptr : &importer; }
   pg::Connection& imports() { return same_db ? events : importer; }
 };
@@ -134,12 +137,14 @@ int cmd_check(const Config& cfg) {
           if (!h.boolean(0, 0)) missing += (missing.empty() ? "" : ", ") + p;
           start = end == std::string::npos ? n.privileges.size() : end + 1;
         }
-        lines.push_back({missing.empty(), n.table + (missing.empty() ? ": privileges ok" : ": missing privileges " + missing)});
+        lines.push_back(
+            {missing.empty(), n.table + (missing.empty() ? ": privileges ok" : ": missing privileges " + missing)});
       }
       const auto triggers = co_await trigger_status(c.events, c.importer_or_null());
       for (const auto& t : triggers) {
-        lines.push_back({t.installed, "trigger on " + t.table + (t.installed ? ": installed" : ": " + t.detail +
-                                                                                   " (the reactor polls instead)")});
+        lines.push_back(
+            {t.installed, "trigger on " + t.table +
+                              (t.installed ? ": installed" : ": " + t.detail + " (the reactor polls instead)")});
       }
       co_return 0;
     }());
@@ -156,7 +161,8 @@ int cmd_check(const Config& cfg) {
     for (const auto& [id, name] : cfg.names.groups) groups.insert(name);
     for (const auto& g : groups) {
       const auto probe = probe_analyzed_writable(group_base_path(storage, g));
-      lines.push_back({probe.ok, "group " + g + ": " + probe.path.string() + (probe.ok ? " is writable" : ": " + probe.detail)});
+      lines.push_back(
+          {probe.ok, "group " + g + ": " + probe.path.string() + (probe.ok ? " is writable" : ": " + probe.detail)});
     }
   } catch (const std::exception& e) {
     lines.push_back({false, std::string("group storage: ") + e.what()});
@@ -192,12 +198,18 @@ int cmd_status(const Config& cfg, bool json) {
     auto j = co_await c.events.query(
         "SELECT j.workflow_id, j.slurm_job_id, j.state, j.attempt, j.submission, coalesce(j.error, ''), "
         " to_char(j.updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "
-        " (SELECT string_agg(h.to_state, ' > ' ORDER BY h.id) FROM biomero_reactor.job_history h WHERE h.job_id = j.id) "
+        " (SELECT string_agg(h.to_state, ' > ' ORDER BY h.id) FROM biomero_reactor.job_history h WHERE h.job_id = "
+        "j.id) "
         "FROM biomero_reactor.jobs j ORDER BY j.updated_at DESC LIMIT 50");
     for (int i = 0; i < j.rows(); ++i) {
-      jobs.push_back({{"workflow_id", j.text(i, 0)}, {"job_id", j.text(i, 1)}, {"state", j.text(i, 2)},
-                      {"attempt", j.int64(i, 3)}, {"submission", j.int64(i, 4)}, {"error", j.text(i, 5)},
-                      {"updated_at", j.text(i, 6)}, {"history", j.text(i, 7)}});
+      jobs.push_back({{"workflow_id", j.text(i, 0)},
+                      {"job_id", j.text(i, 1)},
+                      {"state", j.text(i, 2)},
+                      {"attempt", j.int64(i, 3)},
+                      {"submission", j.int64(i, 4)},
+                      {"error", j.text(i, 5)},
+                      {"updated_at", j.text(i, 6)},
+                      {"history", j.text(i, 7)}});
     }
     out["recent_jobs"] = jobs;
     co_return 0;
@@ -217,8 +229,8 @@ int cmd_status(const Config& cfg, bool json) {
   for (const auto& v : out["recent_jobs"].as_array()) {
     const auto& o = v.as_object();
     std::cout << "  " << o.at("workflow_id").as_string().c_str() << "  job " << o.at("job_id").as_string().c_str()
-              << "  " << o.at("state").as_string().c_str() << "  attempt " << o.at("attempt").as_int64()
-              << "  (" << o.at("history").as_string().c_str() << ")";
+              << "  " << o.at("state").as_string().c_str() << "  attempt " << o.at("attempt").as_int64() << "  ("
+              << o.at("history").as_string().c_str() << ")";
     if (!o.at("error").as_string().empty()) std::cout << "\n      error: " << o.at("error").as_string().c_str();
     std::cout << "\n";
   }
@@ -264,7 +276,8 @@ int cmd_run(const Config& cfg, RunOptions opts) {
   Reactor reactor(io, cfg, std::move(opts));
   asio::signal_set signals(io, SIGINT, SIGTERM);
   int signals_seen = 0;
-  std::function<void(const boost::system::error_code&, int)> on_signal = [&](const boost::system::error_code& ec, int sig) {
+  std::function<void(const boost::system::error_code&, int)> on_signal = [&](const boost::system::error_code& ec,
+                                                                             int sig) {
     if (ec) return;
     if (++signals_seen > 1) {
       log::warn("second signal: exiting now");
@@ -301,12 +314,13 @@ int main_with_args(int argc, char** argv) {
   std::string config_file, log_level, log_format, instance;
   bool once = false, json = false, ready = false;
   opts.add_options()("help,h", "show this help")("version", "print the version")(
-      "config,c", po::value(&config_file), "configuration file (default config/reactor.yml, then /etc/biomero-reactor/reactor.yml)")(
+      "config,c", po::value(&config_file),
+      "configuration file (default config/reactor.yml, then /etc/biomero-reactor/reactor.yml)")(
       "log-level", po::value(&log_level), "trace, debug, info, warning or error (overrides log.level)")(
       "log-format", po::value(&log_format), "auto, json or text (overrides log.format)")(
       "once", po::bool_switch(&once), "run: process the backlog and exit when nothing is in flight")(
-      "json", po::bool_switch(&json), "status: JSON output")(
-      "ready", po::bool_switch(&ready), "health: ask /readyz instead of /healthz")(
+      "json", po::bool_switch(&json), "status: JSON output")("ready", po::bool_switch(&ready),
+                                                             "health: ask /readyz instead of /healthz")(
       "instance", po::value(&instance), "run: lease owner name (default host:pid)")(
       "command", po::value<std::string>(), "run | install-sql | check | status | replay | health")(
       "args", po::value<std::vector<std::string>>(), "command arguments");
@@ -341,7 +355,7 @@ int main_with_args(int argc, char** argv) {
     if (!log_format.empty()) cfg.log.format = log_format;
     log::Options lo;
     lo.level = log::parse_level(cfg.log.level);
-    lo.format = cfg.log.format == "json" ? log::Format::json
+    lo.format = cfg.log.format == "json"   ? log::Format::json
                 : cfg.log.format == "text" ? log::Format::text
                                            : log::Format::automatic;
     log::init(lo);

@@ -20,11 +20,19 @@ namespace biomero_reactor {
 
 namespace {
 
-std::string in_quotes(std::string_view text) { return "\"" + std::string(text) + "\""; }
+std::string in_quotes(std::string_view text) {
+  return "\"" + std::string(text) + "\"";
+}
 
-bool is_digit(char c) { return c >= '0' && c <= '9'; }
-bool is_alpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
-bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
+bool is_digit(char c) {
+  return c >= '0' && c <= '9';
+}
+bool is_alpha(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+bool is_space(char c) {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+}
 
 std::string lowercase(std::string_view text) {
   std::string out(text);
@@ -46,8 +54,8 @@ struct Unit {
   std::int64_t ms;
 };
 // Largest first: a combined duration must name its units in this order, each once.
-constexpr std::array<Unit, 5> duration_units{{
-    {"d", 86'400'000}, {"h", 3'600'000}, {"m", 60'000}, {"s", 1'000}, {"ms", 1}}};
+constexpr std::array<Unit, 5> duration_units{
+    {{"d", 86'400'000}, {"h", 3'600'000}, {"m", 60'000}, {"s", 1'000}, {"ms", 1}}};
 
 }  // namespace
 
@@ -65,8 +73,7 @@ ConfigError ConfigError::for_file(const std::filesystem::path& file, std::string
 
 Duration parse_duration(std::string_view text) {
   const auto invalid = [&](std::string_view why) {
-    return std::invalid_argument(in_quotes(text) + " is not a duration" + std::string(why) +
-                                 " (use e.g. 30s, 5m, 1h)");
+    return std::invalid_argument(in_quotes(text) + " is not a duration" + std::string(why) + " (use e.g. 30s, 5m, 1h)");
   };
   if (text.empty()) throw invalid("");
   std::int64_t total = 0;
@@ -159,9 +166,10 @@ std::string trim_trailing_space(std::string text) {
 std::string conninfo_of(std::string_view url) {
   if (url.empty()) return {};
   const auto not_postgres = [&] {
-    return std::invalid_argument(in_quotes(redact_conninfo(url)) +
-                                 " is not a PostgreSQL connection (use postgresql://user:password@host:5432/db, "
-                                 "SQLAlchemy's postgresql+psycopg2://... or libpq keywords like host=db dbname=biomero)");
+    return std::invalid_argument(
+        in_quotes(redact_conninfo(url)) +
+        " is not a PostgreSQL connection (use postgresql://user:password@host:5432/db, "
+        "SQLAlchemy's postgresql+psycopg2://... or libpq keywords like host=db dbname=biomero)");
   };
   std::string conninfo;
   if (const auto scheme_end = url.find("://"); scheme_end != std::string_view::npos) {
@@ -316,9 +324,12 @@ std::string expand_template(std::string_view tmpl, std::string_view job_id, std:
 
 std::string_view to_string(LabelsMode mode) {
   switch (mode) {
-    case LabelsMode::labels_only_when_present: return "labels-only-when-present";
-    case LabelsMode::images_and_labels: return "images-and-labels";
-    case LabelsMode::images_only: return "images-only";
+    case LabelsMode::labels_only_when_present:
+      return "labels-only-when-present";
+    case LabelsMode::images_and_labels:
+      return "images-and-labels";
+    case LabelsMode::images_only:
+      return "images-only";
   }
   return "labels-only-when-present";
 }
@@ -331,16 +342,22 @@ Getenv process_environment() {
   };
 }
 
-Config default_config() { return Config{}; }
+Config default_config() {
+  return Config{};
+}
 
 namespace {
 
 std::string_view kind_of(const YAML::Node& node) {
   switch (node.Type()) {
-    case YAML::NodeType::Sequence: return "a list";
-    case YAML::NodeType::Map: return "a mapping";
-    case YAML::NodeType::Scalar: return "a single value";
-    default: return "nothing";
+    case YAML::NodeType::Sequence:
+      return "a list";
+    case YAML::NodeType::Map:
+      return "a mapping";
+    case YAML::NodeType::Scalar:
+      return "a single value";
+    default:
+      return "nothing";
   }
 }
 
@@ -507,7 +524,8 @@ void check_one_of(const std::string& text, std::initializer_list<std::string_vie
 void check_template(const std::string& text, bool may_be_empty) {
   if (text.empty() && may_be_empty) return;
   if (text.empty() || text.front() != '/')
-    throw std::invalid_argument(in_quotes(text) + " is not an absolute path (the reactor's working directory is not "
+    throw std::invalid_argument(in_quotes(text) +
+                                " is not an absolute path (the reactor's working directory is not "
                                 "meaningful)");
   (void)expand_template(text, "1", "w");
 }
@@ -673,9 +691,12 @@ void read_yaml(const YAML::Node& root, Config& config, Origins& origins) {
   jobs.reject_unknown_keys();
 
   auto log = top.section("log");
-  read_checked(log, "level", config.log.level,
-               [](const std::string& t) { check_one_of(t, {"trace", "debug", "info", "warning", "error"}); });
-  read_checked(log, "format", config.log.format, [](const std::string& t) { check_one_of(t, {"auto", "json", "text"}); });
+  read_checked(log, "level", config.log.level, [](const std::string& t) {
+    check_one_of(t, {"trace", "debug", "info", "warning", "error"});
+  });
+  read_checked(log, "format", config.log.format, [](const std::string& t) {
+    check_one_of(t, {"auto", "json", "text"});
+  });
   log.reject_unknown_keys();
 
   auto http = top.section("http");

@@ -1,12 +1,11 @@
 #include "biomero_reactor/event_store.hpp"
 
-#include "biomero_reactor/log.hpp"
-
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
-
 #include <map>
+
+#include "biomero_reactor/log.hpp"
 
 namespace biomero_reactor {
 
@@ -38,7 +37,8 @@ asio::awaitable<std::vector<std::int64_t>> append_events(pg::Connection& c, cons
     auto it = next.find(e.aggregate);
     if (it == next.end()) {
       auto r = co_await c.query(
-          "SELECT coalesce(max(originator_version), -1) + 1 FROM public.workflowtracker_events WHERE originator_id = $1",
+          "SELECT coalesce(max(originator_version), -1) + 1 FROM public.workflowtracker_events WHERE originator_id = "
+          "$1",
           pg::params(e.aggregate.str()));
       it = next.emplace(e.aggregate, r.int64(0, 0)).first;
     }
@@ -87,8 +87,10 @@ asio::awaitable<void> in_transaction(pg::Pool& pool, std::function<asio::awaitab
         co_return;
       } catch (const pg::Error& e) {
         const bool conflict = pg::sqlstate(e.code()) == "23505";
-        if (attempt >= attempts || !(conflict || e.retryable())) failure = std::current_exception();
-        else retry = e;
+        if (attempt >= attempts || !(conflict || e.retryable()))
+          failure = std::current_exception();
+        else
+          retry = e;
       } catch (...) {
         failure = std::current_exception();
       }

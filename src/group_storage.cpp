@@ -1,19 +1,18 @@
 #include "biomero_reactor/group_storage.hpp"
 
-#include "biomero_reactor/fs_util.hpp"
-
-#include <boost/json/stream_parser.hpp>
-#include <boost/json/value.hpp>
-#include <yaml-cpp/yaml.h>
-
 #include <fcntl.h>
 #include <unistd.h>
+#include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <boost/json/stream_parser.hpp>
+#include <boost/json/value.hpp>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
 #include <sstream>
+
+#include "biomero_reactor/fs_util.hpp"
 
 namespace biomero_reactor {
 
@@ -24,7 +23,9 @@ namespace json = boost::json;
 
 const fs::path default_base_dir = "/data";
 
-std::string in_quotes(std::string_view text) { return "\"" + std::string(text) + "\""; }
+std::string in_quotes(std::string_view text) {
+  return "\"" + std::string(text) + "\"";
+}
 
 std::optional<std::string> read_file(const fs::path& file) {
   std::error_code ec;
@@ -50,8 +51,8 @@ fs::path read_base_dir(const Config& config, std::vector<std::string>& warnings)
   try {
     root = YAML::Load(*text);
   } catch (const YAML::Exception& e) {
-    throw GroupStorageError("importer settings " + file.string() + ": line " + std::to_string(e.mark.line + 1) +
-                            ": " + e.msg);
+    throw GroupStorageError("importer settings " + file.string() + ": line " + std::to_string(e.mark.line + 1) + ": " +
+                            e.msg);
   }
   if (root.IsDefined() && !root.IsNull() && !root.IsMap())
     throw GroupStorageError("importer settings " + file.string() + ": expected a mapping of keys");
@@ -209,10 +210,9 @@ fs::path group_base_path(const StorageSettings& settings, std::string_view group
     const auto& mapping = settings.mappings.at(id);
     if (mapping.group_name != group_name || mapping.folder.empty()) continue;
     if (!is_inside(mapping.folder))
-      throw GroupStorageError("group mapping " + in_quotes(id) + " for group " + in_quotes(group_name) +
-                              ": folder " + in_quotes(mapping.folder) +
-                              " must be a relative path inside base_dir " + settings.base_dir.string() +
-                              " (no leading '/', no '..'); fix it in the group mappings");
+      throw GroupStorageError("group mapping " + in_quotes(id) + " for group " + in_quotes(group_name) + ": folder " +
+                              in_quotes(mapping.folder) + " must be a relative path inside base_dir " +
+                              settings.base_dir.string() + " (no leading '/', no '..'); fix it in the group mappings");
     return settings.base_dir / mapping.folder;
   }
   return settings.base_dir / std::string(group_name);
@@ -221,8 +221,8 @@ fs::path group_base_path(const StorageSettings& settings, std::string_view group
 ProbeResult probe_analyzed_writable(const fs::path& group_base) {
   ProbeResult result{group_base / ".analyzed", false, {}};
   const auto fail = [&](const std::string& what, int error) {
-    result.detail = what + ": " + std::strerror(error) + ". The reactor runs as " + who_am_i() + ": " +
-                    fix_for(group_base);
+    result.detail =
+        what + ": " + std::strerror(error) + ". The reactor runs as " + who_am_i() + ": " + fix_for(group_base);
     return result;
   };
 

@@ -1,7 +1,5 @@
 #include "biomero_reactor/http_endpoint.hpp"
 
-#include "biomero_reactor/log.hpp"
-
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
@@ -9,9 +7,10 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-
 #include <optional>
 #include <stdexcept>
+
+#include "biomero_reactor/log.hpp"
 
 namespace biomero_reactor {
 
@@ -134,7 +133,10 @@ HttpAnswer http_get(const std::string& listen, const std::string& target, std::c
   std::optional<HttpAnswer> answer;
   std::exception_ptr error;
   asio::co_spawn(io, get(at, target, timeout), [&](std::exception_ptr e, HttpAnswer a) {
-    if (e) error = e; else answer = std::move(a);
+    if (e)
+      error = e;
+    else
+      answer = std::move(a);
   });
   io.run();
   if (error) std::rethrow_exception(error);

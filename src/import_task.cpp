@@ -61,7 +61,8 @@ asio::awaitable<void> report_importing(pg::Connection& c, const ImportTask& t, c
                                           {std::string(reactor_task_marker), std::string(reactor_task_marker_value)}};
   std::vector<NewEvent> events;
   events.push_back({t.id, std::string(topics::task_created), std::move(created)});
-  events.push_back({t.workflow_id, std::string(topics::task_added), boost::json::object{{"task_id", typed_uuid(t.id)}}});
+  events.push_back(
+      {t.workflow_id, std::string(topics::task_added), boost::json::object{{"task_id", typed_uuid(t.id)}}});
   events.push_back({t.id, std::string(topics::task_started), boost::json::object{}});
   events.push_back({t.id, std::string(topics::status_updated), boost::json::object{{"status", "IMPORTING"}}});
   co_await append_events(c, events);

@@ -1,10 +1,10 @@
 #include "biomero_reactor/intake.hpp"
 
-#include "biomero_reactor/event_store.hpp"
-#include "biomero_reactor/log.hpp"
-
 #include <algorithm>
 #include <set>
+
+#include "biomero_reactor/event_store.hpp"
+#include "biomero_reactor/log.hpp"
 
 namespace biomero_reactor {
 
@@ -53,7 +53,8 @@ asio::awaitable<IntakeStats> run_intake(pg::Pool& events, const Config& cfg) {
           "SELECT last_event_id FROM biomero_reactor.intake_cursor WHERE source = 'workflowtracker_events' FOR UPDATE");
       batch.cursor = cur.int64(0, 0);
       auto rows = co_await c.query(
-          "SELECT id, originator_id FROM public.workflowtracker_events WHERE id > $1 AND topic = $2 ORDER BY id LIMIT $3",
+          "SELECT id, originator_id FROM public.workflowtracker_events WHERE id > $1 AND topic = $2 ORDER BY id LIMIT "
+          "$3",
           pg::params(batch.cursor, std::string(topics::workflow_completed), cfg.intake.batch));
       for (int i = 0; i < rows.rows(); ++i) {
         const std::int64_t event_id = rows.int64(i, 0);
@@ -75,7 +76,8 @@ asio::awaitable<IntakeStats> run_intake(pg::Pool& events, const Config& cfg) {
             workflow_row);
         if (ins.affected() == 0) continue;  // a second WorkflowCompleted for the same workflow
         if (!d.skip_reason.empty()) {
-          log::info("workflow skipped", {{"workflow_id", wf_id.str()}, {"event_id", event_id}, {"reason", d.skip_reason}});
+          log::info("workflow skipped",
+                    {{"workflow_id", wf_id.str()}, {"event_id", event_id}, {"reason", d.skip_reason}});
           continue;
         }
         for (const auto& j : d.jobs) {
@@ -85,22 +87,28 @@ asio::awaitable<IntakeStats> run_intake(pg::Pool& events, const Config& cfg) {
           const pg::Params job_row = pg::params(wf_id.str(), j.slurm_job_id, pg::null_if_empty(task_id), state,
                                                 pg::null_if_empty(j.skip_reason));
           auto job = co_await c.query(
-              "INSERT INTO biomero_reactor.jobs (workflow_id, slurm_job_id, analysis_task_id, state, error, finished_at) "
+              "INSERT INTO biomero_reactor.jobs (workflow_id, slurm_job_id, analysis_task_id, state, error, "
+              "finished_at) "
               "VALUES ($1, $2, $3, $4, $5, CASE WHEN $4 = 'skipped' THEN now() END) "
               "ON CONFLICT (workflow_id, slurm_job_id) DO NOTHING RETURNING id",
               job_row);
           if (job.rows() == 0) continue;
-          const std::string detail = skip ? j.skip_reason : "workflow completed (event " + std::to_string(event_id) + ")";
+          const std::string detail =
+              skip ? j.skip_reason : "workflow completed (event " + std::to_string(event_id) + ")";
           co_await c.query(
               "INSERT INTO biomero_reactor.job_history (job_id, to_state, attempt, detail) VALUES ($1, $2, 1, $3)",
               pg::params(job.int64(0, 0), state, detail));
           (skip ? batch.jobs_skipped : batch.jobs_created)++;
           if (skip) {
-            log::info("job skipped", {{"workflow_id", wf_id.str()}, {"job_id", j.slurm_job_id}, {"event_id", event_id},
-                                      {"state", state}, {"reason", j.skip_reason}});
+            log::info("job skipped", {{"workflow_id", wf_id.str()},
+                                      {"job_id", j.slurm_job_id},
+                                      {"event_id", event_id},
+                                      {"state", state},
+                                      {"reason", j.skip_reason}});
           } else {
-            log::info("job created",
-                      {{"workflow_id", wf_id.str()}, {"job_id", j.slurm_job_id}, {"event_id", event_id}, {"state", state}});
+            log::info(
+                "job created",
+                {{"workflow_id", wf_id.str()}, {"job_id", j.slurm_job_id}, {"event_id", event_id}, {"state", state}});
           }
         }
       }

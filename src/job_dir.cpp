@@ -1,9 +1,9 @@
 #include "biomero_reactor/job_dir.hpp"
 
-#include "biomero_reactor/fs_util.hpp"
-
 #include <cerrno>
 #include <cstdio>
+
+#include "biomero_reactor/fs_util.hpp"
 
 namespace biomero_reactor {
 

@@ -1,11 +1,10 @@
 #include "biomero_reactor/listener.hpp"
 
-#include "biomero_reactor/log.hpp"
-
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/this_coro.hpp>
-
 #include <random>
+
+#include "biomero_reactor/log.hpp"
 
 namespace biomero_reactor {
 
@@ -102,7 +101,8 @@ asio::awaitable<void> Listener::run() {
       if (stopped_) break;
       a = fsm_.failed(Clock::now(), e.what());
       log::warn("LISTEN session lost; polling until it is back",
-                {{"database", name_}, {"error", e.what()},
+                {{"database", name_},
+                 {"error", e.what()},
                  {"retry_in_ms", std::chrono::duration_cast<Millis>(fsm_.deadline() - Clock::now()).count()}});
     }
     set_health();

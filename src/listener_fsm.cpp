@@ -48,11 +48,13 @@ Action ListenerFsm::failed(TimePoint now, std::string reason) {
 Action ListenerFsm::timer(TimePoint now) {
   if (now < deadline_) return Action::wait;
   switch (state_) {
-    case State::listening: return Action::heartbeat;
+    case State::listening:
+      return Action::heartbeat;
     case State::backing_off:
       state_ = State::connecting;
       return Action::connect;
-    default: return Action::wait;
+    default:
+      return Action::wait;
   }
 }
 

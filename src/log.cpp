@@ -1,5 +1,8 @@
 #include "biomero_reactor/log.hpp"
 
+#include <unistd.h>
+
+#include <boost/core/null_deleter.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/log/core.hpp>
 #include <boost/log/sinks/sync_frontend.hpp>
@@ -7,14 +10,11 @@
 #include <boost/log/sources/logger.hpp>
 #include <boost/log/sources/record_ostream.hpp>
 #include <boost/smart_ptr/shared_ptr.hpp>
-#include <boost/core/null_deleter.hpp>
-
 #include <cstdio>
 #include <iostream>
 #include <map>
 #include <mutex>
 #include <stdexcept>
-#include <unistd.h>
 
 namespace biomero_reactor::log {
 
@@ -43,11 +43,16 @@ State& state() {
 
 const char* name(Level l) {
   switch (l) {
-    case Level::trace: return "trace";
-    case Level::debug: return "debug";
-    case Level::info: return "info";
-    case Level::warning: return "warning";
-    case Level::error: return "error";
+    case Level::trace:
+      return "trace";
+    case Level::debug:
+      return "debug";
+    case Level::info:
+      return "info";
+    case Level::warning:
+      return "warning";
+    case Level::error:
+      return "error";
   }
   return "info";
 }
@@ -59,8 +64,8 @@ std::string timestamp() {
   std::tm tm{};
   gmtime_r(&secs, &tm);
   char buf[64];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%06lldZ", tm.tm_year + 1900, tm.tm_mon + 1,
-                tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<long long>(us % 1000000));
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%06lldZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+                tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<long long>(us % 1000000));
   return buf;
 }
 
@@ -144,7 +149,9 @@ void capture(std::function<void(const std::string&)> sink) {
   s.recent.clear();
 }
 
-bool enabled(Level l) { return l >= state().opts.level; }
+bool enabled(Level l) {
+  return l >= state().opts.level;
+}
 
 void write(Level level, std::string_view msg, Fields fields) {
   auto& s = state();

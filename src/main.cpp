@@ -1,4 +1,6 @@
 // biomero-reactor: imports BIOMERO workflow results through BIOMERO.importer, event-driven.
 #include "biomero_reactor/commands.hpp"
 
-int main(int argc, char** argv) { return biomero_reactor::main_with_args(argc, argv); }
+int main(int argc, char** argv) {
+  return biomero_reactor::main_with_args(argc, argv);
+}

@@ -43,7 +43,9 @@ void Histogram::observe(double value) {
   ++count_;
 }
 
-Histogram step_duration_histogram() { return Histogram({0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 1800, 3600}); }
+Histogram step_duration_histogram() {
+  return Histogram({0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 1800, 3600});
+}
 
 void MetricsText::family(const std::string& name, const std::string& help, const char* type) {
   if (name == last_family_) return;
@@ -74,7 +76,8 @@ void MetricsText::gauge(const std::string& name, const std::string& help, double
   sample(name, labels, value);
 }
 
-void MetricsText::histogram(const std::string& name, const std::string& help, const Histogram& h, const Labels& labels) {
+void MetricsText::histogram(const std::string& name, const std::string& help, const Histogram& h,
+                            const Labels& labels) {
   family(name, help, "histogram");
   for (std::size_t i = 0; i < h.upper_bounds().size(); ++i) {
     Labels with_le = labels;

@@ -1,12 +1,12 @@
 #include "biomero_reactor/migrations.hpp"
 
-#include "biomero_reactor/embedded_sql.hpp"
-
 #include <openssl/evp.h>
 
 #include <cstdio>
 #include <map>
 #include <stdexcept>
+
+#include "biomero_reactor/embedded_sql.hpp"
 
 namespace biomero_reactor {
 
@@ -55,7 +55,8 @@ std::vector<TriggerFile> trigger_files() {
     if (!f.name.starts_with("R")) continue;
     constexpr std::string_view marker = "-- requires: ";
     const auto at = f.text.find(marker);
-    if (at == std::string_view::npos) throw std::logic_error(std::string(f.name) + " does not say which table it requires");
+    if (at == std::string_view::npos)
+      throw std::logic_error(std::string(f.name) + " does not say which table it requires");
     const auto end = f.text.find('\n', at);
     std::string table(f.text.substr(at + marker.size(), end - at - marker.size()));
     out.push_back({&f, table, table == "public.imports"});
@@ -140,7 +141,8 @@ asio::awaitable<InstallReport> install_sql(pg::Connection& events, pg::Connectio
       co_await events.script("BEGIN");
       co_await events.script(m.file->text);
       co_await events.query(
-          "INSERT INTO biomero_reactor.schema_migrations (version, name, checksum, binary_version) VALUES ($1, $2, $3, $4)",
+          "INSERT INTO biomero_reactor.schema_migrations (version, name, checksum, binary_version) VALUES ($1, $2, $3, "
+          "$4)",
           pg::params(m.version, std::string(m.file->name), sum, std::string(BIOMERO_REACTOR_VERSION)));
       co_await events.script("COMMIT");
       report.applied.emplace_back(m.file->name);

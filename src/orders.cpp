@@ -40,8 +40,8 @@ std::string python_json_list(const std::vector<std::string>& items) {
 asio::awaitable<bool> insert_order(pg::Connection& importer, const Order& order, const OrderTarget& target) {
   // SHARE ROW EXCLUSIVE conflicts with every other INSERT: ids commit in id order.
   co_await importer.query("LOCK TABLE public.imports IN SHARE ROW EXCLUSIVE MODE");
-  auto existing = co_await importer.query("SELECT 1 FROM public.imports WHERE uuid = $1 LIMIT 1",
-                                          pg::params(order.uuid.str()));
+  auto existing =
+      co_await importer.query("SELECT 1 FROM public.imports WHERE uuid = $1 LIMIT 1", pg::params(order.uuid.str()));
   if (existing.rows() > 0) co_return false;
   std::vector<std::string> names;
   for (const auto& f : order.files) names.push_back(std::filesystem::path(f).filename().string());
@@ -49,8 +49,7 @@ asio::awaitable<bool> insert_order(pg::Connection& importer, const Order& order,
       "INSERT INTO public.imports (group_name, user_name, destination_id, destination_type, stage, uuid, "
       "\"timestamp\", files, file_names) VALUES ($1, $2, $3, $4, $5, $6, now(), $7, $8)",
       pg::params(target.group_name, target.user_name, target.destination.id, target.destination.type,
-                 std::string(stage_pending), order.uuid.str(), python_json_list(order.files),
-                 python_json_list(names)));
+                 std::string(stage_pending), order.uuid.str(), python_json_list(order.files), python_json_list(names)));
   co_return true;
 }
 

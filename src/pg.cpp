@@ -1,11 +1,11 @@
 #include "biomero_reactor/pg.hpp"
 
+#include <libpq-fe.h>
+
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <libpq-fe.h>
-
 #include <charconv>
 #include <stdexcept>
 
@@ -55,7 +55,9 @@ const std::error_category& sqlstate_category() {
   return cat;
 }
 
-std::error_code make_error(std::string_view state) { return {pack(state), sqlstate_category()}; }
+std::error_code make_error(std::string_view state) {
+  return {pack(state), sqlstate_category()};
+}
 
 std::string sqlstate(std::error_code ec) {
   return ec.category() == sqlstate_category() ? unpack(ec.value()) : std::string{};
@@ -64,16 +66,22 @@ std::string sqlstate(std::error_code ec) {
 bool is_retryable(std::error_code ec) {
   if (ec.category() != sqlstate_category()) return false;
   const std::string s = unpack(ec.value());
-  return s.starts_with("08") || s == "40001" || s == "40P01" || s == "57P01" || s == "57P02" ||
-         s == "57P03" || s == "55P03";
+  return s.starts_with("08") || s == "40001" || s == "40P01" || s == "57P01" || s == "57P02" || s == "57P03" ||
+         s == "55P03";
 }
 
 // ---- Result ----
 
 Result::Result(pg_result* r) : res_(r, PQclear) {}
-int Result::rows() const { return res_ ? PQntuples(res_.get()) : 0; }
-int Result::columns() const { return res_ ? PQnfields(res_.get()) : 0; }
-bool Result::is_null(int row, int col) const { return PQgetisnull(res_.get(), row, col) != 0; }
+int Result::rows() const {
+  return res_ ? PQntuples(res_.get()) : 0;
+}
+int Result::columns() const {
+  return res_ ? PQnfields(res_.get()) : 0;
+}
+bool Result::is_null(int row, int col) const {
+  return PQgetisnull(res_.get(), row, col) != 0;
+}
 
 std::string_view Result::text(int row, int col) const {
   return {PQgetvalue(res_.get(), row, col), static_cast<std::size_t>(PQgetlength(res_.get(), row, col))};
@@ -89,7 +97,8 @@ std::int64_t Result::int64(int row, int col) const {
   std::int64_t v = 0;
   const auto [p, ec] = std::from_chars(t.data(), t.data() + t.size(), v);
   if (ec != std::errc{} || p != t.data() + t.size()) {
-    throw std::runtime_error("column " + std::string(PQfname(res_.get(), col)) + " is not an integer: " + std::string(t));
+    throw std::runtime_error("column " + std::string(PQfname(res_.get(), col)) +
+                             " is not an integer: " + std::string(t));
   }
   return v;
 }
@@ -99,9 +108,13 @@ std::optional<std::int64_t> Result::opt_int64(int row, int col) const {
   return int64(row, col);
 }
 
-bool Result::boolean(int row, int col) const { return text(row, col) == "t"; }
+bool Result::boolean(int row, int col) const {
+  return text(row, col) == "t";
+}
 
-double Result::float64(int row, int col) const { return std::stod(std::string(text(row, col))); }
+double Result::float64(int row, int col) const {
+  return std::stod(std::string(text(row, col)));
+}
 
 std::string Result::bytea(int row, int col) const {
   const auto t = text(row, col);
@@ -126,11 +139,19 @@ std::int64_t Result::affected() const {
 // ---- Connection ----
 
 Connection::Connection(asio::any_io_executor ex, Duration io_timeout) : ex_(std::move(ex)), io_timeout_(io_timeout) {}
-Connection::~Connection() { close(); }
+Connection::~Connection() {
+  close();
+}
 
-bool Connection::is_open() const { return conn_ != nullptr && PQstatus(conn_) == CONNECTION_OK; }
-bool Connection::in_transaction() const { return conn_ != nullptr && PQtransactionStatus(conn_) != PQTRANS_IDLE; }
-int Connection::backend_pid() const { return conn_ ? PQbackendPID(conn_) : 0; }
+bool Connection::is_open() const {
+  return conn_ != nullptr && PQstatus(conn_) == CONNECTION_OK;
+}
+bool Connection::in_transaction() const {
+  return conn_ != nullptr && PQtransactionStatus(conn_) != PQTRANS_IDLE;
+}
+int Connection::backend_pid() const {
+  return conn_ ? PQbackendPID(conn_) : 0;
+}
 
 void Connection::close() {
   if (socket_) {
@@ -162,7 +183,8 @@ void Connection::adopt_socket() {
 
 asio::awaitable<void> Connection::wait(Wait what, bool with_timeout) {
   if (!socket_) throw Error("08003", "connection is closed");
-  const auto w = what == Wait::read ? asio::posix::descriptor_base::wait_read : asio::posix::descriptor_base::wait_write;
+  const auto w =
+      what == Wait::read ? asio::posix::descriptor_base::wait_read : asio::posix::descriptor_base::wait_write;
   if (!with_timeout) {
     co_await socket_->async_wait(w, use_awaitable);
     co_return;
@@ -187,8 +209,8 @@ asio::awaitable<void> Connection::connect(std::string conninfo) {
   close();
   // Keywords after dbname override what the conninfo says; application_name before it
   // is only a default.
-  const char* keys[] = {"application_name", "dbname", "keepalives", "keepalives_idle", "keepalives_interval",
-                        "keepalives_count", nullptr};
+  const char* keys[] = {"application_name",    "dbname",           "keepalives", "keepalives_idle",
+                        "keepalives_interval", "keepalives_count", nullptr};
   const char* vals[] = {"biomero-reactor", conninfo.c_str(), "1", "30", "10", "3", nullptr};
   conn_ = PQconnectStartParams(keys, vals, 1);
   if (conn_ == nullptr) throw Error("08006", "libpq could not allocate a connection");
@@ -204,7 +226,8 @@ asio::awaitable<void> Connection::connect(std::string conninfo) {
   }
   if (PQsetnonblocking(conn_, 1) != 0) fail("cannot make the connection non-blocking");
   // Server NOTICEs ("already exists, skipping") are not for the operator's terminal.
-  PQsetNoticeProcessor(conn_, [](void*, const char*) {}, nullptr);
+  PQsetNoticeProcessor(
+      conn_, [](void*, const char*) {}, nullptr);
 }
 
 asio::awaitable<Result> Connection::finish_query() {
@@ -249,8 +272,8 @@ asio::awaitable<Result> Connection::query(std::string_view sql, const Params& pa
   std::vector<const char*> values;
   values.reserve(params.size());
   for (const auto& p : params) values.push_back(p ? p->c_str() : nullptr);
-  if (!PQsendQueryParams(conn_, text.c_str(), static_cast<int>(values.size()), nullptr, values.data(), nullptr,
-                         nullptr, 0)) {
+  if (!PQsendQueryParams(conn_, text.c_str(), static_cast<int>(values.size()), nullptr, values.data(), nullptr, nullptr,
+                         0)) {
     fail("cannot send query");
   }
   co_return co_await finish_query();
@@ -271,7 +294,9 @@ asio::awaitable<std::vector<Notification>> Connection::wait_notifications() {
   co_return std::exchange(pending_, {});
 }
 
-std::vector<Notification> Connection::take_notifications() { return std::exchange(pending_, {}); }
+std::vector<Notification> Connection::take_notifications() {
+  return std::exchange(pending_, {});
+}
 
 // ---- Pool ----
 

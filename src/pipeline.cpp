@@ -1,5 +1,14 @@
 #include "biomero_reactor/pipeline.hpp"
 
+#include <unistd.h>
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+#include <map>
+#include <random>
+
 #include "biomero_reactor/backoff.hpp"
 #include "biomero_reactor/event_store.hpp"
 #include "biomero_reactor/import_task.hpp"
@@ -8,15 +17,6 @@
 #include "biomero_reactor/metadata.hpp"
 #include "biomero_reactor/orders.hpp"
 #include "biomero_reactor/wakeup.hpp"
-
-#include <boost/asio/post.hpp>
-#include <boost/asio/this_coro.hpp>
-#include <boost/json/parse.hpp>
-#include <boost/json/serialize.hpp>
-
-#include <map>
-#include <random>
-#include <unistd.h>
 
 namespace biomero_reactor {
 
@@ -61,13 +61,15 @@ Job job_from(const pg::Result& r, int i) {
   return j;
 }
 
-std::int64_t ms(Duration d) { return d.count(); }
+std::int64_t ms(Duration d) {
+  return d.count();
+}
 
 asio::awaitable<Job> load_job(PipelineContext& ctx, std::int64_t id) {
   auto c = co_await ctx.events.acquire();
-  auto r = co_await c->query("SELECT " + std::string(job_columns) +
-                                 " FROM biomero_reactor.jobs WHERE id = $1 AND lease_owner = $2",
-                             pg::params(id, ctx.instance));
+  auto r = co_await c->query(
+      "SELECT " + std::string(job_columns) + " FROM biomero_reactor.jobs WHERE id = $1 AND lease_owner = $2",
+      pg::params(id, ctx.instance));
   if (r.rows() == 0) throw LeaseLost();
   co_return job_from(r, 0);
 }
@@ -201,12 +203,15 @@ Destination resolve_destination(const PipelineContext& ctx, const Workflow& wf, 
     if (auto id = id_param(t->params, "Dataset_ID")) return {"Dataset", *id};
     if (auto id = id_param(t->params, "Screen_ID")) return {"Screen", *id};
   }
-  if (auto it = ctx.cfg.destination.groups.find(group); it != ctx.cfg.destination.groups.end() && !it->second.id.empty()) {
+  if (auto it = ctx.cfg.destination.groups.find(group);
+      it != ctx.cfg.destination.groups.end() && !it->second.id.empty()) {
     return it->second;
   }
   if (!ctx.cfg.destination.id.empty()) return {ctx.cfg.destination.type, ctx.cfg.destination.id};
-  throw PermanentError("no import destination: the workflow has no Dataset_ID or Screen_ID parameter and the config "
-                       "sets neither destination.groups." + group + ".id nor destination.id");
+  throw PermanentError(
+      "no import destination: the workflow has no Dataset_ID or Screen_ID parameter and the config "
+      "sets neither destination.groups." +
+      group + ".id nor destination.id");
 }
 
 struct Names {
@@ -273,7 +278,10 @@ asio::awaitable<void> archive_step(PipelineContext& ctx, Job& job, const Workflo
   JobSources src;
   const auto expand = [&](const std::string& t) { return fs::path(expand_template(t, job.slurm_job_id, wf.id.str())); };
   const fs::path awaited = ctx.cfg.results.dir.empty() ? expand(ctx.cfg.results.zip) : expand(ctx.cfg.results.dir);
-  if (!ctx.cfg.results.dir.empty()) src.dir = awaited; else src.zip = awaited;
+  if (!ctx.cfg.results.dir.empty())
+    src.dir = awaited;
+  else
+    src.zip = awaited;
   const bool appeared = co_await wait_until_exists(awaited, ctx.cfg.results.wait);
   if (!appeared) {
     throw PermanentError("the results of job " + job.slurm_job_id + " did not appear at " + awaited.string() +
@@ -298,12 +306,9 @@ asio::awaitable<void> archive_step(PipelineContext& ctx, Job& job, const Workflo
   std::string detail = std::to_string(built.images.images.size()) + " images, " +
                        std::to_string(built.images.label_images.size()) + " label images";
   if (built.reused) detail += " (directory already published)";
-  co_await commit_transition(
-      ctx, job, "archived", detail,
-      [&](pg::Connection& c) -> asio::awaitable<void> {
-        co_await c.query("UPDATE biomero_reactor.jobs SET images = $2::jsonb WHERE id = $1",
-                         pg::params(job.id, images));
-      });
+  co_await commit_transition(ctx, job, "archived", detail, [&](pg::Connection& c) -> asio::awaitable<void> {
+    co_await c.query("UPDATE biomero_reactor.jobs SET images = $2::jsonb WHERE id = $1", pg::params(job.id, images));
+  });
   job.images = images;
 }
 
@@ -365,8 +370,7 @@ asio::awaitable<void> advance(PipelineContext& ctx, Job& job, const Workflow& wf
 
 // IMPORT_FAILED for the user, `failed` for the job; the import task is reported first if
 // the job failed before it could be (a workflow that cannot be decoded, say).
-asio::awaitable<void> fail_job(PipelineContext& ctx, Job& job, const std::optional<Workflow>& wf,
-                               std::string reason) {
+asio::awaitable<void> fail_job(PipelineContext& ctx, Job& job, const std::optional<Workflow>& wf, std::string reason) {
   const ImportTask task = import_task_for(job.workflow_id, job.slurm_job_id, job.attempt);
   co_await commit_transition(ctx, job, "failed", reason, [&](pg::Connection& c) -> asio::awaitable<void> {
     if (job.state == "pending") {
@@ -534,8 +538,11 @@ asio::awaitable<int> check_orders(PipelineContext& ctx, const std::optional<std:
         stuck = true;
         if (!w.alerted[i]) {
           log::warn("upload order still pending: is BIOMERO.importer running and picking up orders?",
-                    {{"workflow_id", w.job.workflow_id.str()}, {"job_id", w.job.slurm_job_id},
-                     {"order_uuid", w.orders[i]}, {"stage", stage}, {"duration_s", w.order_age_ms[i] / 1000.0}});
+                    {{"workflow_id", w.job.workflow_id.str()},
+                     {"job_id", w.job.slurm_job_id},
+                     {"order_uuid", w.orders[i]},
+                     {"stage", stage},
+                     {"duration_s", w.order_age_ms[i] / 1000.0}});
           auto c = co_await ctx.events.acquire();
           co_await c->query("UPDATE biomero_reactor.orders SET alerted_at = now() WHERE order_uuid = $1",
                             pg::params(w.orders[i]));
@@ -548,8 +555,9 @@ asio::awaitable<int> check_orders(PipelineContext& ctx, const std::optional<std:
       outcome = Outcome::failed;
       reason = failure;
     } else if (!restart.empty() || stuck) {
-      reason = !restart.empty() ? restart
-                                : "the order stayed in Import Pending for over " + format_duration(ctx.cfg.import.pending_alert);
+      reason = !restart.empty()
+                   ? restart
+                   : "the order stayed in Import Pending for over " + format_duration(ctx.cfg.import.pending_alert);
       outcome = w.job.submission < ctx.cfg.import.max_attempts ? Outcome::resubmit : Outcome::failed;
       if (outcome == Outcome::failed) reason += " (after " + std::to_string(w.job.submission) + " submissions)";
     } else if (completed == w.orders.size()) {
@@ -569,7 +577,8 @@ asio::awaitable<int> check_orders(PipelineContext& ctx, const std::optional<std:
       co_await in_transaction(ctx.events, [&](pg::Connection& c) -> asio::awaitable<void> {
         // Take the job: another reactor may be finishing it right now.
         auto got = co_await c.query(
-            "UPDATE biomero_reactor.jobs SET lease_owner = $2, lease_expires_at = now() + $4 * interval '1 millisecond' "
+            "UPDATE biomero_reactor.jobs SET lease_owner = $2, lease_expires_at = now() + $4 * interval '1 "
+            "millisecond' "
             "WHERE id = $1 AND state = 'submitted' AND submission = $3 "
             "  AND (lease_expires_at IS NULL OR lease_expires_at < now() OR lease_owner = $2) RETURNING id",
             pg::params(job.id, ctx.instance, job.submission, ms(ctx.cfg.jobs.lease)));
@@ -591,8 +600,9 @@ asio::awaitable<int> check_orders(PipelineContext& ctx, const std::optional<std:
           co_await transition(c, ctx, job, "failed", reason);
           co_await c.query("UPDATE biomero_reactor.jobs SET error = $2 WHERE id = $1", pg::params(job.id, reason));
         } else {
-          co_await c.query("UPDATE biomero_reactor.jobs SET submission = submission + 1, next_run_at = now() WHERE id = $1",
-                           pg::params(job.id));
+          co_await c.query(
+              "UPDATE biomero_reactor.jobs SET submission = submission + 1, next_run_at = now() WHERE id = $1",
+              pg::params(job.id));
           job.submission += 1;
           co_await transition(c, ctx, job, "archived", "resubmitting: " + reason);
           co_await c.query("UPDATE biomero_reactor.jobs SET lease_owner = NULL, lease_expires_at = NULL WHERE id = $1",
@@ -626,10 +636,13 @@ asio::awaitable<int> replay_workflow(pg::Pool& events, std::string workflow_id) 
     n = r.rows();
     for (int i = 0; i < r.rows(); ++i) {
       co_await c.query(
-          "INSERT INTO biomero_reactor.job_history (job_id, to_state, attempt, detail) VALUES ($1, 'pending', $2, 'replay')",
+          "INSERT INTO biomero_reactor.job_history (job_id, to_state, attempt, detail) VALUES ($1, 'pending', $2, "
+          "'replay')",
           pg::params(r.int64(i, 0), r.int64(i, 1)));
-      log::info("job replayed", {{"workflow_id", workflow_id}, {"job_id", std::string(r.text(i, 2))},
-                                 {"attempt", r.int64(i, 1)}, {"state", "pending"}});
+      log::info("job replayed", {{"workflow_id", workflow_id},
+                                 {"job_id", std::string(r.text(i, 2))},
+                                 {"attempt", r.int64(i, 1)},
+                                 {"state", "pending"}});
     }
   });
   co_return n;

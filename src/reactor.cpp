@@ -1,5 +1,16 @@
 #include "biomero_reactor/reactor.hpp"
 
+#include <unistd.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+#include <cerrno>
+#include <cstring>
+#include <map>
+
 #include "biomero_reactor/http_endpoint.hpp"
 #include "biomero_reactor/intake.hpp"
 #include "biomero_reactor/listener.hpp"
@@ -9,17 +20,6 @@
 #include "biomero_reactor/pipeline.hpp"
 #include "biomero_reactor/systemd_notify.hpp"
 #include "biomero_reactor/wakeup.hpp"
-
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
-#include <boost/asio/thread_pool.hpp>
-#include <boost/json/parse.hpp>
-#include <boost/json/serialize.hpp>
-
-#include <cerrno>
-#include <cstring>
-#include <map>
-#include <unistd.h>
 
 namespace biomero_reactor {
 
@@ -160,10 +160,7 @@ struct Reactor::Impl {
         for (const auto& j : jobs) {
           ++running_jobs;
           asio::co_spawn(
-              io,
-              [this, j]() -> asio::awaitable<void> {
-                co_await run_job(*ctx, j);
-              },
+              io, [this, j]() -> asio::awaitable<void> { co_await run_job(*ctx, j); },
               [this](std::exception_ptr e) {
                 --running_jobs;
                 if (e) log::error("job coroutine ended with an unexpected error");
@@ -195,8 +192,8 @@ struct Reactor::Impl {
       } catch (const std::exception& e) {
         log::warn("reading upload order stages failed; retrying", {{"error", e.what()}});
       }
-      const auto interval = (notifications_healthy() && import_trigger) ? cfg.import.poll_interval
-                                                                         : cfg.import.degraded_poll_interval;
+      const auto interval =
+          (notifications_healthy() && import_trigger) ? cfg.import.poll_interval : cfg.import.degraded_poll_interval;
       if (full) next_full = Clock::now() + interval;
       const auto left = std::chrono::duration_cast<Duration>(next_full - Clock::now());
       co_await waiter_wake.wait_for(std::max(left, Duration(0)));
@@ -237,7 +234,8 @@ struct Reactor::Impl {
       }
     };
     cb.health_changed = [this](bool healthy) {
-      if (!healthy) log::warn("notifications unavailable: polling every " + format_duration(cfg.import.degraded_poll_interval));
+      if (!healthy)
+        log::warn("notifications unavailable: polling every " + format_duration(cfg.import.degraded_poll_interval));
       intake_wake.notify();
       waiter_wake.notify();
     };
@@ -293,7 +291,8 @@ struct Reactor::Impl {
     const bool poll_only = !workflow_trigger && !import_trigger;
     if (ctx && !poll_only && !notifications_healthy()) {
       std::string why = "LISTEN session down; polling every " + format_duration(cfg.import.degraded_poll_interval);
-      if (events_listener && !events_listener->fsm().last_error().empty()) why += ": " + events_listener->fsm().last_error();
+      if (events_listener && !events_listener->fsm().last_error().empty())
+        why += ": " + events_listener->fsm().last_error();
       reasons.emplace_back(why);
     }
     if (ctx && ::access(ctx->storage.base_dir.c_str(), W_OK | X_OK) != 0) {
@@ -303,8 +302,10 @@ struct Reactor::Impl {
     const bool ready = reasons.empty();
     boost::json::object body;
     body["ready"] = ready;
-    if (ready) body["poll_only"] = poll_only;
-    else body["reasons"] = std::move(reasons);
+    if (ready)
+      body["poll_only"] = poll_only;
+    else
+      body["reasons"] = std::move(reasons);
     HttpAnswer answer = json_answer(ready ? 200 : 503, std::move(body));
     co_return answer;
   }
@@ -322,17 +323,19 @@ struct Reactor::Impl {
                 static_cast<double>(notifications_by_channel[ch]), {{"channel", ch}});
     }
     const Counters c = ctx ? ctx->counters : Counters{};
-    m.counter("biomero_reactor_jobs_total", "Jobs finished or retried, by outcome.", static_cast<double>(c.jobs_imported),
-              {{"outcome", "imported"}});
+    m.counter("biomero_reactor_jobs_total", "Jobs finished or retried, by outcome.",
+              static_cast<double>(c.jobs_imported), {{"outcome", "imported"}});
     m.counter("biomero_reactor_jobs_total", "", static_cast<double>(c.jobs_failed), {{"outcome", "failed"}});
     m.counter("biomero_reactor_jobs_total", "", static_cast<double>(c.jobs_retried), {{"outcome", "retried"}});
     m.counter("biomero_reactor_orders_submitted_total", "Upload orders inserted into the importer's table.",
               static_cast<double>(c.orders_submitted));
-    m.counter("biomero_reactor_orders_resubmitted_total", "Jobs whose orders were submitted again after an importer restart.",
+    m.counter("biomero_reactor_orders_resubmitted_total",
+              "Jobs whose orders were submitted again after an importer restart.",
               static_cast<double>(c.orders_resubmitted));
     m.counter("biomero_reactor_bytes_extracted_total", "Bytes extracted from result zips.",
               static_cast<double>(c.bytes_extracted));
-    m.counter("biomero_reactor_bytes_copied_total", "Bytes copied into .analyzed trees.", static_cast<double>(c.bytes_copied));
+    m.counter("biomero_reactor_bytes_copied_total", "Bytes copied into .analyzed trees.",
+              static_cast<double>(c.bytes_copied));
     m.gauge("biomero_reactor_jobs_running", "Job steps running in this process.", running_jobs);
     for (const auto& [state, h] : step_durations) {
       m.histogram("biomero_reactor_step_duration_seconds", "Time from a job's previous state to this one.", h,
@@ -363,9 +366,10 @@ struct Reactor::Impl {
           "SELECT (SELECT count(*) FROM biomero_reactor.orders o JOIN biomero_reactor.jobs j ON j.id = o.job_id "
           "        AND o.attempt = j.attempt AND o.submission = j.submission WHERE j.state = 'submitted'), "
           "       pg_notification_queue_usage()");
-      m.gauge("biomero_reactor_orders_waiting", "Upload orders waiting for BIOMERO.importer.", static_cast<double>(r.int64(0, 0)));
-      m.gauge("biomero_reactor_notification_queue_usage", "Fraction of PostgreSQL's NOTIFY queue in use (events database).",
-              r.float64(0, 1));
+      m.gauge("biomero_reactor_orders_waiting", "Upload orders waiting for BIOMERO.importer.",
+              static_cast<double>(r.int64(0, 0)));
+      m.gauge("biomero_reactor_notification_queue_usage",
+              "Fraction of PostgreSQL's NOTIFY queue in use (events database).", r.float64(0, 1));
       m.gauge("biomero_reactor_database_up", "1 when the events database answered this scrape.", 1);
     } catch (const std::exception&) {
       m.gauge("biomero_reactor_database_up", "1 when the events database answered this scrape.", 0);
@@ -403,24 +407,26 @@ struct Reactor::Impl {
       for (const auto& t : triggers) {
         if (t.table == "public.imports") import_trigger = t.installed;
         if (t.table == "public.workflowtracker_events") workflow_trigger = t.installed;
-        if (!t.installed) log::warn("trigger not installed; polling instead", {{"table", t.table}, {"detail", t.detail}});
+        if (!t.installed)
+          log::warn("trigger not installed; polling instead", {{"table", t.table}, {"detail", t.detail}});
       }
     }
     StorageSettings storage = load_storage_settings(cfg);
     for (const auto& w : storage.warnings) log::warn(w);
-    ctx = std::make_unique<PipelineContext>(PipelineContext{cfg, std::move(storage), events, importer(), same_db, workers,
-                                                            opts.instance, opts.stop_at_step, {}, {}, {}});
+    ctx = std::make_unique<PipelineContext>(PipelineContext{
+        cfg, std::move(storage), events, importer(), same_db, workers, opts.instance, opts.stop_at_step, {}, {}, {}});
     ctx->wake_scheduler = [this] { scheduler_wake.notify(); };
     ctx->step_finished = [this](const std::string& state, double seconds) {
       step_durations.try_emplace(state, step_duration_histogram()).first->second.observe(seconds);
     };
-    log::info("biomero-reactor started", {{"version", BIOMERO_REACTOR_VERSION},
-                                          {"instance", opts.instance},
-                                          {"events_db", redact_conninfo(events_conninfo)},
-                                          {"importer_db", same_db ? "same as events_db" : redact_conninfo(importer_conninfo)},
-                                          {"base_dir", ctx->storage.base_dir.string()},
-                                          {"import_notifications", import_trigger},
-                                          {"once", opts.once}});
+    log::info("biomero-reactor started",
+              {{"version", BIOMERO_REACTOR_VERSION},
+               {"instance", opts.instance},
+               {"events_db", redact_conninfo(events_conninfo)},
+               {"importer_db", same_db ? "same as events_db" : redact_conninfo(importer_conninfo)},
+               {"base_dir", ctx->storage.base_dir.string()},
+               {"import_notifications", import_trigger},
+               {"once", opts.once}});
 
     const ListenerFsm::Settings ls{cfg.listener.heartbeat_interval, cfg.listener.backoff_initial,
                                    cfg.listener.backoff_max};
@@ -458,8 +464,14 @@ struct Reactor::Impl {
 
 Reactor::Reactor(asio::io_context& io, Config cfg, RunOptions opts)
     : impl_(std::make_unique<Impl>(io, std::move(cfg), std::move(opts))) {}
-Reactor::~Reactor() { impl_->workers.join(); }
-asio::awaitable<int> Reactor::run() { return impl_->run(); }
-void Reactor::request_stop() { impl_->stop(); }
+Reactor::~Reactor() {
+  impl_->workers.join();
+}
+asio::awaitable<int> Reactor::run() {
+  return impl_->run();
+}
+void Reactor::request_stop() {
+  impl_->stop();
+}
 
 }  // namespace biomero_reactor

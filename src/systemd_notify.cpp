@@ -1,10 +1,11 @@
 #include "biomero_reactor/systemd_notify.hpp"
 
-#include <cstdlib>
-#include <cstring>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
+
+#include <cstdlib>
+#include <cstring>
 
 namespace biomero_reactor {
 

@@ -31,12 +31,12 @@
 namespace biomero_reactor {
 
 struct ExtractLimits {
-    std::uint64_t max_total_bytes = 10ULL << 30;
-    std::uint64_t max_entries = 100000;
-    // Uncompressed bytes written / archive file size. libarchive does not expose an
-    // entry's compressed size, so the ratio is over the whole archive, checked as data
-    // is written.
-    double max_ratio = 200.0;
+  std::uint64_t max_total_bytes = 10ULL << 30;
+  std::uint64_t max_entries = 100000;
+  // Uncompressed bytes written / archive file size. libarchive does not expose an
+  // entry's compressed size, so the ratio is over the whole archive, checked as data
+  // is written.
+  double max_ratio = 200.0;
 };
 
 // An archive that is refused or unreadable. what() reads like
@@ -44,15 +44,15 @@ struct ExtractLimits {
 // cannot be read is named by its position ("#3"); a failure before any entry (the file
 // is not an archive) has an empty `entry` and reads `archive: <reason>`.
 struct ArchiveError : std::runtime_error {
-    ArchiveError(std::string entry, std::string_view reason);
+  ArchiveError(std::string entry, std::string_view reason);
 
-    // The entry's name, non-printable and non-UTF-8 bytes escaped as \xNN.
-    std::string entry;
+  // The entry's name, non-printable and non-UTF-8 bytes escaped as \xNN.
+  std::string entry;
 };
 
 struct ExtractStats {
-    std::uint64_t entries = 0;
-    std::uint64_t bytes = 0;
+  std::uint64_t entries = 0;
+  std::uint64_t bytes = 0;
 };
 
 // Extracts `archive` (zip, tar and its compressed forms, 7z, cpio, ...: format detected
@@ -60,13 +60,11 @@ struct ExtractStats {
 // extracts to nothing and is not an error. Throws ArchiveError for the archive's
 // faults and std::system_error for the target file system's (disk full, permissions).
 [[nodiscard]] ExtractStats extract_archive(const std::filesystem::path& archive,
-                                           const std::filesystem::path& target_dir,
-                                           const ExtractLimits& limits);
+                                           const std::filesystem::path& target_dir, const ExtractLimits& limits);
 
 // Writes a deflate zip of `dir` to the new file `zip_out` (names relative to `dir`,
 // sorted; regular files and directories only: a symlink or special file in `dir` throws
 // ArchiveError). The zip is fsynced; a failed zip is removed. Returns its size in bytes.
-[[nodiscard]] std::uint64_t zip_directory(const std::filesystem::path& dir,
-                                          const std::filesystem::path& zip_out);
+[[nodiscard]] std::uint64_t zip_directory(const std::filesystem::path& dir, const std::filesystem::path& zip_out);
 
-} // namespace biomero_reactor
+}  // namespace biomero_reactor

@@ -51,8 +51,7 @@ struct ConfigError : std::runtime_error {
 
 // Replaces {job_id} and {workflow_id}. Any other {...} or a lone brace throws
 // std::invalid_argument; load_config checks every template so this never throws later.
-[[nodiscard]] std::string expand_template(std::string_view tmpl, std::string_view job_id,
-                                          std::string_view workflow_id);
+[[nodiscard]] std::string expand_template(std::string_view tmpl, std::string_view job_id, std::string_view workflow_id);
 
 enum class LabelsMode {
   labels_only_when_present,  // "labels-only-when-present"

@@ -4,21 +4,20 @@
 // (EXCLUSIVE lock, version = current max + 1, insert, NOTIFY workflowtracker_events), and
 // running a transaction that retries when another writer appended first (23505) or the
 // database asks for a retry (serialization failure, deadlock).
-#include "biomero_reactor/event_codec.hpp"
-#include "biomero_reactor/pg.hpp"
-
 #include <boost/asio/awaitable.hpp>
 #include <boost/json/object.hpp>
-
 #include <functional>
 #include <vector>
+
+#include "biomero_reactor/event_codec.hpp"
+#include "biomero_reactor/pg.hpp"
 
 namespace biomero_reactor {
 
 struct NewEvent {
   Uuid aggregate;
-  std::string topic;           // one of topics::*
-  boost::json::object state;   // encoded by the one codec; `timestamp` added if absent
+  std::string topic;          // one of topics::*
+  boost::json::object state;  // encoded by the one codec; `timestamp` added if absent
 };
 
 // Inside the caller's transaction. Returns the versions given to the events, in order.

@@ -11,41 +11,40 @@ namespace biomero_reactor {
 
 // Owns a POSIX file descriptor; closes it once.
 class UniqueFd {
-public:
-    UniqueFd() = default;
-    explicit UniqueFd(int fd) noexcept : fd_(fd) {}
-    UniqueFd(UniqueFd&& other) noexcept : fd_(other.release()) {}
-    UniqueFd& operator=(UniqueFd&& other) noexcept;
-    UniqueFd(const UniqueFd&) = delete;
-    UniqueFd& operator=(const UniqueFd&) = delete;
-    ~UniqueFd();
+ public:
+  UniqueFd() = default;
+  explicit UniqueFd(int fd) noexcept : fd_(fd) {}
+  UniqueFd(UniqueFd&& other) noexcept : fd_(other.release()) {}
+  UniqueFd& operator=(UniqueFd&& other) noexcept;
+  UniqueFd(const UniqueFd&) = delete;
+  UniqueFd& operator=(const UniqueFd&) = delete;
+  ~UniqueFd();
 
-    [[nodiscard]] int get() const noexcept { return fd_; }
-    [[nodiscard]] explicit operator bool() const noexcept { return fd_ >= 0; }
-    [[nodiscard]] int release() noexcept;
+  [[nodiscard]] int get() const noexcept { return fd_; }
+  [[nodiscard]] explicit operator bool() const noexcept { return fd_ >= 0; }
+  [[nodiscard]] int release() noexcept;
 
-private:
-    int fd_ = -1;
+ private:
+  int fd_ = -1;
 };
 
 // Removes a file this process just created unless dismissed: a failed write leaves
 // nothing behind. Holds a reference: `path` must outlive it.
 class RemoveFileOnFailure {
-public:
-    explicit RemoveFileOnFailure(const std::filesystem::path& path) noexcept : path_(path) {}
-    RemoveFileOnFailure(const RemoveFileOnFailure&) = delete;
-    RemoveFileOnFailure& operator=(const RemoveFileOnFailure&) = delete;
-    ~RemoveFileOnFailure();
-    void dismiss() noexcept { armed_ = false; }
+ public:
+  explicit RemoveFileOnFailure(const std::filesystem::path& path) noexcept : path_(path) {}
+  RemoveFileOnFailure(const RemoveFileOnFailure&) = delete;
+  RemoveFileOnFailure& operator=(const RemoveFileOnFailure&) = delete;
+  ~RemoveFileOnFailure();
+  void dismiss() noexcept { armed_ = false; }
 
-private:
-    const std::filesystem::path& path_;
-    bool armed_ = true;
+ private:
+  const std::filesystem::path& path_;
+  bool armed_ = true;
 };
 
 // Throws std::system_error for `error` (an errno value) with a message naming the path.
-[[noreturn]] void throw_system_error(int error, std::string_view action,
-                                     const std::filesystem::path& path);
+[[noreturn]] void throw_system_error(int error, std::string_view action, const std::filesystem::path& path);
 
 // Writes all of `data` to `fd` (retrying short writes and EINTR); `path` names it in errors.
 void write_all(int fd, std::string_view data, const std::filesystem::path& path);
@@ -57,8 +56,7 @@ void fsync_path(const std::filesystem::path& path);
 // Uses copy_file_range, falling back to read/write across file systems. The parent
 // directory is not fsynced: the caller does that once for all its entries.
 // On failure the partial target is removed. Returns the bytes copied.
-[[nodiscard]] std::uint64_t copy_file_durable(const std::filesystem::path& from,
-                                              const std::filesystem::path& to);
+[[nodiscard]] std::uint64_t copy_file_durable(const std::filesystem::path& from, const std::filesystem::path& to);
 
 // Writes `content` to `path` (created or replaced, never through a symlink) and fsyncs
 // it. As with copy_file_durable, the parent directory is the caller's to fsync.
@@ -68,4 +66,4 @@ void write_file_durable(const std::filesystem::path& path, std::string_view cont
 // 1..128 characters of [A-Za-z0-9._-], not starting with '.' (so never "." or "..").
 [[nodiscard]] bool is_safe_component(std::string_view component) noexcept;
 
-} // namespace biomero_reactor
+}  // namespace biomero_reactor

@@ -10,8 +10,8 @@
 namespace biomero_reactor {
 
 struct ImageSet {
-    std::vector<std::filesystem::path> images;       // sorted
-    std::vector<std::filesystem::path> label_images; // `<zarr>/labels/<name>`, sorted
+  std::vector<std::filesystem::path> images;        // sorted
+  std::vector<std::filesystem::path> label_images;  // `<zarr>/labels/<name>`, sorted
 };
 
 // True when `name` ends (ASCII case-insensitively) with one of BIOMERO's extensions.
@@ -24,4 +24,4 @@ struct ImageSet {
 // The distinct directories that directly hold one of `set.images`, sorted.
 [[nodiscard]] std::vector<std::filesystem::path> directories_holding_images(const ImageSet& set);
 
-} // namespace biomero_reactor
+}  // namespace biomero_reactor

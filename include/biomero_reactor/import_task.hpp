@@ -4,19 +4,18 @@
 // the workflow, started, then IMPORTING -> IMPORTED / IMPORT_FAILED. Each call runs inside
 // the caller's transaction, together with the job's own state change, so a status is
 // written exactly once. The projection tables are updated too, where they exist.
+#include <boost/asio/awaitable.hpp>
+#include <string>
+
 #include "biomero_reactor/pg.hpp"
 #include "biomero_reactor/workflow.hpp"
-
-#include <boost/asio/awaitable.hpp>
-
-#include <string>
 
 namespace biomero_reactor {
 
 inline constexpr std::string_view import_task_name = "SLURM_Import_Results.py";
 
 struct ImportTask {
-  Uuid id;           // deterministic: uuid5 of workflow, job and attempt
+  Uuid id;  // deterministic: uuid5 of workflow, job and attempt
   Uuid workflow_id;
   std::string job_id;
   int attempt = 1;

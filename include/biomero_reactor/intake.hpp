@@ -3,14 +3,13 @@
 // order, decides each workflow (one job per SLURM job id, or skipped with the reason), and
 // advances the cursor in the same transaction as the job rows. The cursor row is locked
 // for that transaction, so two reactors never take the same event twice.
+#include <boost/asio/awaitable.hpp>
+#include <string>
+#include <vector>
+
 #include "biomero_reactor/config.hpp"
 #include "biomero_reactor/pg.hpp"
 #include "biomero_reactor/workflow.hpp"
-
-#include <boost/asio/awaitable.hpp>
-
-#include <string>
-#include <vector>
 
 namespace biomero_reactor {
 
@@ -33,9 +32,9 @@ struct WorkflowDecision {
 [[nodiscard]] WorkflowDecision decide(const Workflow& wf, const std::vector<std::string>& skip_when_imported_by);
 
 struct IntakeStats {
-  int events = 0;         // WorkflowCompleted events read
-  int jobs_created = 0;   // new job rows to import
-  int jobs_skipped = 0;   // job rows recorded as skipped
+  int events = 0;        // WorkflowCompleted events read
+  int jobs_created = 0;  // new job rows to import
+  int jobs_skipped = 0;  // job rows recorded as skipped
   std::int64_t cursor = 0;
 };
 

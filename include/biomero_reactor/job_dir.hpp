@@ -5,14 +5,14 @@
 // under a hidden temporary name beside it, published by one rename(2) after everything is
 // fsynced: a crash leaves nothing or the complete directory, and a retry rebuilds it.
 // Blocking: call it from the worker pool, never from the event loop.
-#include "biomero_reactor/archive.hpp"
-#include "biomero_reactor/images.hpp"
-#include "biomero_reactor/uuid.hpp"
-
 #include <filesystem>
 #include <optional>
 #include <stdexcept>
 #include <string>
+
+#include "biomero_reactor/archive.hpp"
+#include "biomero_reactor/images.hpp"
+#include "biomero_reactor/uuid.hpp"
 
 namespace biomero_reactor {
 
@@ -22,8 +22,8 @@ struct PermanentError : std::runtime_error {
 };
 
 struct JobSources {
-  std::filesystem::path zip;            // the worker's result archive (used when dir is empty)
-  std::filesystem::path dir;            // or a results directory the reactor zips itself
+  std::filesystem::path zip;                 // the worker's result archive (used when dir is empty)
+  std::filesystem::path dir;                 // or a results directory the reactor zips itself
   std::optional<std::filesystem::path> log;  // the SLURM log; absent: not archived
 };
 

@@ -3,13 +3,13 @@
 // its own connection. After every (re)connect it LISTENs first, then calls catch_up, so
 // nothing committed while it was down is missed. A heartbeat checks, within its timeout,
 // that the channels are still in pg_listening_channels(); a half-open connection fails it.
-#include "biomero_reactor/listener_fsm.hpp"
-#include "biomero_reactor/pg.hpp"
-#include "biomero_reactor/wakeup.hpp"
-
 #include <functional>
 #include <string>
 #include <vector>
+
+#include "biomero_reactor/listener_fsm.hpp"
+#include "biomero_reactor/pg.hpp"
+#include "biomero_reactor/wakeup.hpp"
 
 namespace biomero_reactor {
 

@@ -3,11 +3,11 @@
 // it asks for): connect -> LISTEN -> catch up -> wait with heartbeats; any failure ->
 // close, back off with jitter and a cap, and start again. Catch-up always follows LISTEN,
 // so an event committed while the session was down is read before waiting resumes.
-#include "biomero_reactor/backoff.hpp"
-
 #include <chrono>
 #include <cstdint>
 #include <string>
+
+#include "biomero_reactor/backoff.hpp"
 
 namespace biomero_reactor {
 

@@ -5,7 +5,6 @@
 // within a short window (a database down for minutes) are throttled: the first is
 // written, the rest are counted and summarised once the window passes.
 #include <boost/json/value.hpp>
-
 #include <chrono>
 #include <functional>
 #include <initializer_list>
@@ -43,10 +42,20 @@ struct Field {
 using Fields = std::initializer_list<Field>;
 
 void write(Level, std::string_view msg, Fields fields = {});
-inline void trace(std::string_view m, Fields f = {}) { write(Level::trace, m, f); }
-inline void debug(std::string_view m, Fields f = {}) { write(Level::debug, m, f); }
-inline void info(std::string_view m, Fields f = {}) { write(Level::info, m, f); }
-inline void warn(std::string_view m, Fields f = {}) { write(Level::warning, m, f); }
-inline void error(std::string_view m, Fields f = {}) { write(Level::error, m, f); }
+inline void trace(std::string_view m, Fields f = {}) {
+  write(Level::trace, m, f);
+}
+inline void debug(std::string_view m, Fields f = {}) {
+  write(Level::debug, m, f);
+}
+inline void info(std::string_view m, Fields f = {}) {
+  write(Level::info, m, f);
+}
+inline void warn(std::string_view m, Fields f = {}) {
+  write(Level::warning, m, f);
+}
+inline void error(std::string_view m, Fields f = {}) {
+  write(Level::error, m, f);
+}
 
 }  // namespace biomero_reactor::log

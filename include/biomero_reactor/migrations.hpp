@@ -3,10 +3,10 @@
 // advisory lock, each in its own transaction, recording version and checksum in
 // biomero_reactor.schema_migrations; then re-applies the trigger files (R*.sql) whose
 // foreign table exists, reporting the ones that are missing. Idempotent.
-#include "biomero_reactor/pg.hpp"
-
 #include <string>
 #include <vector>
+
+#include "biomero_reactor/pg.hpp"
 
 namespace biomero_reactor {
 

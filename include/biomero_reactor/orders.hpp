@@ -3,17 +3,16 @@
 // per stage, appended by the importer; the reactor inserts the `Import Pending` row and
 // reads the latest stage. Order uuids are UUIDv5 of workflow, job, kind and submission,
 // so a retry after a crash finds its order instead of writing a second one.
-#include "biomero_reactor/config.hpp"
-#include "biomero_reactor/images.hpp"
-#include "biomero_reactor/pg.hpp"
-#include "biomero_reactor/uuid.hpp"
-
 #include <boost/asio/awaitable.hpp>
-
 #include <map>
 #include <optional>
 #include <string>
 #include <vector>
+
+#include "biomero_reactor/config.hpp"
+#include "biomero_reactor/images.hpp"
+#include "biomero_reactor/pg.hpp"
+#include "biomero_reactor/uuid.hpp"
 
 namespace biomero_reactor {
 

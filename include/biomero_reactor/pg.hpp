@@ -7,7 +7,6 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
-
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -41,19 +40,39 @@ struct Error : std::system_error {
 // One parameter in text format; nullopt is SQL NULL.
 using Param = std::optional<std::string>;
 using Params = std::vector<Param>;
-inline Param param(std::string_view s) { return std::string(s); }
-inline Param param(const char* s) { return std::string(s); }
-inline Param param(const std::string& s) { return s; }
-inline Param param(std::int64_t v) { return std::to_string(v); }
-inline Param param(int v) { return std::to_string(v); }
-inline Param param(bool v) { return std::string(v ? "true" : "false"); }
-inline Param param(std::nullopt_t) { return std::nullopt; }
-inline Param param(const Param& p) { return p; }
+inline Param param(std::string_view s) {
+  return std::string(s);
+}
+inline Param param(const char* s) {
+  return std::string(s);
+}
+inline Param param(const std::string& s) {
+  return s;
+}
+inline Param param(std::int64_t v) {
+  return std::to_string(v);
+}
+inline Param param(int v) {
+  return std::to_string(v);
+}
+inline Param param(bool v) {
+  return std::string(v ? "true" : "false");
+}
+inline Param param(std::nullopt_t) {
+  return std::nullopt;
+}
+inline Param param(const Param& p) {
+  return p;
+}
 // NULL for an empty string. (Use these rather than `c ? param(x) : Param{}` inside a
 // co_await expression: g++ 12 destroys such conditional temporaries twice in coroutines.)
-inline Param null_if_empty(const std::string& s) { return s.empty() ? Param{} : Param{s}; }
+inline Param null_if_empty(const std::string& s) {
+  return s.empty() ? Param{} : Param{s};
+}
 template <class... A>
-Params params(const A&... a) { return Params{param(a)...}; }
+Params params(const A&... a) {
+  return Params{param(a)...};
+}
 
 class Result {
  public:

@@ -7,18 +7,17 @@
 //   submitted --importer's stage-->  imported | failed   (or archived again: resubmission)
 // Permanent failures end the job at once as IMPORT_FAILED; transient ones retry with
 // backoff up to jobs.max_attempts.
-#include "biomero_reactor/config.hpp"
-#include "biomero_reactor/group_storage.hpp"
-#include "biomero_reactor/pg.hpp"
-
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/thread_pool.hpp>
-
 #include <functional>
 #include <optional>
 #include <set>
 #include <string>
 #include <vector>
+
+#include "biomero_reactor/config.hpp"
+#include "biomero_reactor/group_storage.hpp"
+#include "biomero_reactor/pg.hpp"
 
 namespace biomero_reactor {
 
@@ -35,8 +34,8 @@ struct PipelineContext {
   pg::Pool& importer;
   bool importer_is_events_db;
   boost::asio::thread_pool& workers;
-  std::string instance;      // lease owner
-  std::string stop_at_step;  // tests: _exit(137) once this state is committed
+  std::string instance;                  // lease owner
+  std::string stop_at_step;              // tests: _exit(137) once this state is committed
   std::function<void()> wake_scheduler;  // a job became runnable (resubmission)
   Counters counters;
   std::function<void(const std::string& to_state, double seconds)> step_finished;  // metrics

@@ -4,20 +4,19 @@
 //   NOTIFY biomero_reactor_workflow --> intake (job rows) --> pipeline (per job: report
 //   IMPORTING, archive, submit orders) --> wait (NOTIFY biomero_reactor_import or poll)
 //   --> IMPORTED / IMPORT_FAILED.
-#include "biomero_reactor/config.hpp"
-
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
-
 #include <memory>
 #include <string>
+
+#include "biomero_reactor/config.hpp"
 
 namespace biomero_reactor {
 
 struct RunOptions {
-  bool once = false;          // process the backlog, exit when nothing is in flight
-  std::string instance;       // lease owner name; default host:pid
-  std::string stop_at_step;   // tests only: exit(137) right after this step commits
+  bool once = false;         // process the backlog, exit when nothing is in flight
+  std::string instance;      // lease owner name; default host:pid
+  std::string stop_at_step;  // tests only: exit(137) right after this step commits
 };
 
 class Reactor {

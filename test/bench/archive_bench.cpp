@@ -8,11 +8,10 @@
 // by syncfs(2) on the target, the fair comparison for durability.
 //
 // Usage: bench_archive_bench [--scale F]   (F scales every size; default 1)
-#include "biomero_reactor/archive.hpp"
-#include "biomero_reactor/fs_util.hpp"
-
 #include <archive.h>
 #include <archive_entry.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -24,8 +23,8 @@
 #include <string>
 #include <vector>
 
-#include <fcntl.h>
-#include <unistd.h>
+#include "biomero_reactor/archive.hpp"
+#include "biomero_reactor/fs_util.hpp"
 
 namespace fs = std::filesystem;
 using namespace biomero_reactor;
@@ -36,205 +35,199 @@ constexpr int runs = 3;
 
 // Compressible but not trivial: 16 symbols drawn at random (deflate gets about 1.9x).
 void fill_text(std::vector<char>& buffer, std::uint64_t& state) {
-    for (char& c : buffer) {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        c = static_cast<char>('A' + (state & 0x0F));
-    }
+  for (char& c : buffer) {
+    state ^= state << 13;
+    state ^= state >> 7;
+    state ^= state << 17;
+    c = static_cast<char>('A' + (state & 0x0F));
+  }
 }
 
 struct ZipSpec {
-    std::string label;
-    std::size_t files;
-    std::size_t file_size;
-    bool deflate;
+  std::string label;
+  std::size_t files;
+  std::size_t file_size;
+  bool deflate;
 };
 
 std::uint64_t write_zip(const fs::path& path, const ZipSpec& spec) {
-    archive* zip = archive_write_new();
-    archive_write_set_format_zip(zip);
-    if (spec.deflate) {
-        archive_write_zip_set_compression_deflate(zip);
-    } else {
-        archive_write_zip_set_compression_store(zip);
+  archive* zip = archive_write_new();
+  archive_write_set_format_zip(zip);
+  if (spec.deflate) {
+    archive_write_zip_set_compression_deflate(zip);
+  } else {
+    archive_write_zip_set_compression_store(zip);
+  }
+  archive_write_set_bytes_in_last_block(zip, 1);
+  if (archive_write_open_filename(zip, path.c_str()) != ARCHIVE_OK) {
+    throw std::runtime_error(archive_error_string(zip));
+  }
+  std::uint64_t state = 88172645463325252ULL;
+  std::vector<char> chunk(std::min<std::size_t>(spec.file_size, 1 << 20));
+  for (std::size_t i = 0; i < spec.files; ++i) {
+    archive_entry* entry = archive_entry_new();
+    const std::string name = "data/out/" + std::to_string(i / 500) + "/file" + std::to_string(i) + ".tif";
+    archive_entry_set_pathname(entry, name.c_str());
+    archive_entry_set_filetype(entry, AE_IFREG);
+    archive_entry_set_perm(entry, 0644);
+    archive_entry_set_size(entry, static_cast<la_int64_t>(spec.file_size));
+    archive_write_header(zip, entry);
+    for (std::size_t left = spec.file_size; left > 0;) {
+      const std::size_t n = std::min(left, chunk.size());
+      fill_text(chunk, state);
+      archive_write_data(zip, chunk.data(), n);
+      left -= n;
     }
-    archive_write_set_bytes_in_last_block(zip, 1);
-    if (archive_write_open_filename(zip, path.c_str()) != ARCHIVE_OK) {
-        throw std::runtime_error(archive_error_string(zip));
-    }
-    std::uint64_t state = 88172645463325252ULL;
-    std::vector<char> chunk(std::min<std::size_t>(spec.file_size, 1 << 20));
-    for (std::size_t i = 0; i < spec.files; ++i) {
-        archive_entry* entry = archive_entry_new();
-        const std::string name = "data/out/" + std::to_string(i / 500) + "/file" + std::to_string(i) + ".tif";
-        archive_entry_set_pathname(entry, name.c_str());
-        archive_entry_set_filetype(entry, AE_IFREG);
-        archive_entry_set_perm(entry, 0644);
-        archive_entry_set_size(entry, static_cast<la_int64_t>(spec.file_size));
-        archive_write_header(zip, entry);
-        for (std::size_t left = spec.file_size; left > 0;) {
-            const std::size_t n = std::min(left, chunk.size());
-            fill_text(chunk, state);
-            archive_write_data(zip, chunk.data(), n);
-            left -= n;
-        }
-        archive_entry_free(entry);
-    }
-    archive_write_close(zip);
-    archive_write_free(zip);
-    return static_cast<std::uint64_t>(spec.files) * spec.file_size;
+    archive_entry_free(entry);
+  }
+  archive_write_close(zip);
+  archive_write_free(zip);
+  return static_cast<std::uint64_t>(spec.files) * spec.file_size;
 }
 
 void syncfs_at(const fs::path& dir) {
-    const UniqueFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    if (!fd || ::syncfs(fd.get()) != 0) {
-        throw std::runtime_error("syncfs failed on " + dir.string());
-    }
+  const UniqueFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!fd || ::syncfs(fd.get()) != 0) {
+    throw std::runtime_error("syncfs failed on " + dir.string());
+  }
 }
 
 void run_command(const std::string& command) {
-    if (std::system(command.c_str()) != 0) {
-        throw std::runtime_error("command failed: " + command);
-    }
+  if (std::system(command.c_str()) != 0) {
+    throw std::runtime_error("command failed: " + command);
+  }
 }
 
-std::string quoted(const fs::path& path) { return "'" + path.string() + "'"; }
+std::string quoted(const fs::path& path) {
+  return "'" + path.string() + "'";
+}
 
 // Best wall-clock seconds of `runs` runs of `action(dir)`, each into a fresh `dir`.
 double best_of(const fs::path& dir, const std::function<void(const fs::path&)>& action) {
-    double best = 1e300;
-    for (int i = 0; i < runs; ++i) {
-        fs::remove_all(dir);
-        fs::create_directories(dir);
-        ::sync(); // start each run without someone else's dirty pages
-        const auto start = std::chrono::steady_clock::now();
-        action(dir);
-        const std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - start;
-        best = std::min(best, elapsed.count());
-    }
+  double best = 1e300;
+  for (int i = 0; i < runs; ++i) {
     fs::remove_all(dir);
-    return best;
+    fs::create_directories(dir);
+    ::sync();  // start each run without someone else's dirty pages
+    const auto start = std::chrono::steady_clock::now();
+    action(dir);
+    const std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - start;
+    best = std::min(best, elapsed.count());
+  }
+  fs::remove_all(dir);
+  return best;
 }
 
 struct Row {
-    std::string what;
-    std::string tool;
-    double seconds;
-    std::uint64_t bytes;
+  std::string what;
+  std::string tool;
+  double seconds;
+  std::uint64_t bytes;
 };
 
 void print_table(const std::vector<Row>& rows) {
-    std::printf("\n%-26s %-28s %9s %9s\n", "data", "tool", "seconds", "MB/s");
-    for (const Row& row : rows) {
-        std::printf("%-26s %-28s %9.3f %9.1f\n", row.what.c_str(), row.tool.c_str(), row.seconds,
-                    static_cast<double>(row.bytes) / 1e6 / row.seconds);
-    }
+  std::printf("\n%-26s %-28s %9s %9s\n", "data", "tool", "seconds", "MB/s");
+  for (const Row& row : rows) {
+    std::printf("%-26s %-28s %9.3f %9.1f\n", row.what.c_str(), row.tool.c_str(), row.seconds,
+                static_cast<double>(row.bytes) / 1e6 / row.seconds);
+  }
 }
 
 double seconds_of(const std::vector<Row>& rows, const std::string& what, const std::string& tool) {
-    for (const Row& row : rows) {
-        if (row.what == what && row.tool == tool) {
-            return row.seconds;
-        }
+  for (const Row& row : rows) {
+    if (row.what == what && row.tool == tool) {
+      return row.seconds;
     }
-    throw std::logic_error("no row " + what + "/" + tool);
+  }
+  throw std::logic_error("no row " + what + "/" + tool);
 }
 
-} // namespace
+}  // namespace
 
 int main(int argc, char** argv) {
-    double scale = 1.0;
-    if (argc == 3 && std::strcmp(argv[1], "--scale") == 0) {
-        scale = std::atof(argv[2]);
-    }
-    const auto scaled = [scale](std::size_t n) {
-        return std::max<std::size_t>(1, static_cast<std::size_t>(static_cast<double>(n) * scale));
-    };
+  double scale = 1.0;
+  if (argc == 3 && std::strcmp(argv[1], "--scale") == 0) {
+    scale = std::atof(argv[2]);
+  }
+  const auto scaled = [scale](std::size_t n) {
+    return std::max<std::size_t>(1, static_cast<std::size_t>(static_cast<double>(n) * scale));
+  };
 
-    std::string pattern = "/tmp/biomero-archive-bench-XXXXXX";
-    const fs::path work = ::mkdtemp(pattern.data());
-    std::vector<Row> rows;
-    const std::vector<ZipSpec> specs{
-        {"5000 x 4 KiB deflated", scaled(5000), 4096, true},
-        {"3 x 100 MiB deflated", 3, scaled(100 << 20), true},
-        {"1 x 300 MiB stored", 1, scaled(300 << 20), false},
-    };
-    try {
-        for (const ZipSpec& spec : specs) {
-            const fs::path zip = work / "in.zip";
-            fs::remove(zip);
-            const std::uint64_t bytes = write_zip(zip, spec);
-            std::printf("%s: %llu bytes in a %llu-byte zip\n", spec.label.c_str(),
-                        static_cast<unsigned long long>(bytes),
-                        static_cast<unsigned long long>(fs::file_size(zip)));
-            std::fflush(stdout);
-            const fs::path out = work / "out";
-            const auto add = [&](const std::string& tool, auto action) {
-                rows.push_back({spec.label, tool, best_of(out, action), bytes});
-            };
-            add("extract_archive (fsync)", [&](const fs::path& dir) {
-                static_cast<void>(extract_archive(zip, dir, ExtractLimits{}));
-            });
-            add("bsdtar -xf", [&](const fs::path& dir) {
-                run_command("bsdtar -xf " + quoted(zip) + " -C " + quoted(dir));
-            });
-            add("bsdtar -xf + syncfs", [&](const fs::path& dir) {
-                run_command("bsdtar -xf " + quoted(zip) + " -C " + quoted(dir));
-                syncfs_at(dir);
-            });
-            add("unzip -q", [&](const fs::path& dir) {
-                run_command("unzip -q " + quoted(zip) + " -d " + quoted(dir));
-            });
-            add("unzip -q + syncfs", [&](const fs::path& dir) {
-                run_command("unzip -q " + quoted(zip) + " -d " + quoted(dir));
-                syncfs_at(dir);
-            });
-            fs::remove(zip);
-        }
-
-        const fs::path big = work / "big.bin";
-        const std::uint64_t big_size = scaled(1ULL << 30);
-        {
-            std::vector<char> chunk(1 << 20);
-            std::uint64_t state = 2463534242ULL;
-            const UniqueFd fd(::open(big.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
-            for (std::uint64_t left = big_size; left > 0;) {
-                const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(left, chunk.size()));
-                fill_text(chunk, state);
-                write_all(fd.get(), {chunk.data(), n}, big);
-                left -= n;
-            }
-        }
-        const std::string copy_label = "copy " + std::to_string(big_size >> 20) + " MiB file";
-        const auto add_copy = [&](const std::string& tool, auto action) {
-            rows.push_back({copy_label, tool, best_of(work / "copy", action), big_size});
-        };
-        add_copy("copy_file_durable (fsync)", [&](const fs::path& dir) {
-            static_cast<void>(copy_file_durable(big, dir / "big.bin"));
-        });
-        add_copy("cp", [&](const fs::path& dir) { run_command("cp " + quoted(big) + " " + quoted(dir)); });
-        add_copy("cp + syncfs", [&](const fs::path& dir) {
-            run_command("cp " + quoted(big) + " " + quoted(dir));
-            syncfs_at(dir);
-        });
-    } catch (const std::exception& error) {
-        std::fprintf(stderr, "benchmark failed: %s\n", error.what());
-        fs::remove_all(work);
-        return 1;
-    }
-    fs::remove_all(work);
-
-    print_table(rows);
-    std::printf("\n%-26s %14s %14s %14s %14s\n", "extract_archive speed-up", "vs bsdtar",
-                "vs bsdtar+sync", "vs unzip", "vs unzip+sync");
+  std::string pattern = "/tmp/biomero-archive-bench-XXXXXX";
+  const fs::path work = ::mkdtemp(pattern.data());
+  std::vector<Row> rows;
+  const std::vector<ZipSpec> specs{
+      {"5000 x 4 KiB deflated", scaled(5000), 4096, true},
+      {"3 x 100 MiB deflated", 3, scaled(100 << 20), true},
+      {"1 x 300 MiB stored", 1, scaled(300 << 20), false},
+  };
+  try {
     for (const ZipSpec& spec : specs) {
-        const double ours = seconds_of(rows, spec.label, "extract_archive (fsync)");
-        std::printf("%-26s %13.2fx %13.2fx %13.2fx %13.2fx\n", spec.label.c_str(),
-                    seconds_of(rows, spec.label, "bsdtar -xf") / ours,
-                    seconds_of(rows, spec.label, "bsdtar -xf + syncfs") / ours,
-                    seconds_of(rows, spec.label, "unzip -q") / ours,
-                    seconds_of(rows, spec.label, "unzip -q + syncfs") / ours);
+      const fs::path zip = work / "in.zip";
+      fs::remove(zip);
+      const std::uint64_t bytes = write_zip(zip, spec);
+      std::printf("%s: %llu bytes in a %llu-byte zip\n", spec.label.c_str(), static_cast<unsigned long long>(bytes),
+                  static_cast<unsigned long long>(fs::file_size(zip)));
+      std::fflush(stdout);
+      const fs::path out = work / "out";
+      const auto add = [&](const std::string& tool, auto action) {
+        rows.push_back({spec.label, tool, best_of(out, action), bytes});
+      };
+      add("extract_archive (fsync)",
+          [&](const fs::path& dir) { static_cast<void>(extract_archive(zip, dir, ExtractLimits{})); });
+      add("bsdtar -xf", [&](const fs::path& dir) { run_command("bsdtar -xf " + quoted(zip) + " -C " + quoted(dir)); });
+      add("bsdtar -xf + syncfs", [&](const fs::path& dir) {
+        run_command("bsdtar -xf " + quoted(zip) + " -C " + quoted(dir));
+        syncfs_at(dir);
+      });
+      add("unzip -q", [&](const fs::path& dir) { run_command("unzip -q " + quoted(zip) + " -d " + quoted(dir)); });
+      add("unzip -q + syncfs", [&](const fs::path& dir) {
+        run_command("unzip -q " + quoted(zip) + " -d " + quoted(dir));
+        syncfs_at(dir);
+      });
+      fs::remove(zip);
     }
-    return 0;
+
+    const fs::path big = work / "big.bin";
+    const std::uint64_t big_size = scaled(1ULL << 30);
+    {
+      std::vector<char> chunk(1 << 20);
+      std::uint64_t state = 2463534242ULL;
+      const UniqueFd fd(::open(big.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
+      for (std::uint64_t left = big_size; left > 0;) {
+        const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(left, chunk.size()));
+        fill_text(chunk, state);
+        write_all(fd.get(), {chunk.data(), n}, big);
+        left -= n;
+      }
+    }
+    const std::string copy_label = "copy " + std::to_string(big_size >> 20) + " MiB file";
+    const auto add_copy = [&](const std::string& tool, auto action) {
+      rows.push_back({copy_label, tool, best_of(work / "copy", action), big_size});
+    };
+    add_copy("copy_file_durable (fsync)",
+             [&](const fs::path& dir) { static_cast<void>(copy_file_durable(big, dir / "big.bin")); });
+    add_copy("cp", [&](const fs::path& dir) { run_command("cp " + quoted(big) + " " + quoted(dir)); });
+    add_copy("cp + syncfs", [&](const fs::path& dir) {
+      run_command("cp " + quoted(big) + " " + quoted(dir));
+      syncfs_at(dir);
+    });
+  } catch (const std::exception& error) {
+    std::fprintf(stderr, "benchmark failed: %s\n", error.what());
+    fs::remove_all(work);
+    return 1;
+  }
+  fs::remove_all(work);
+
+  print_table(rows);
+  std::printf("\n%-26s %14s %14s %14s %14s\n", "extract_archive speed-up", "vs bsdtar", "vs bsdtar+sync", "vs unzip",
+              "vs unzip+sync");
+  for (const ZipSpec& spec : specs) {
+    const double ours = seconds_of(rows, spec.label, "extract_archive (fsync)");
+    std::printf(
+        "%-26s %13.2fx %13.2fx %13.2fx %13.2fx\n", spec.label.c_str(),
+        seconds_of(rows, spec.label, "bsdtar -xf") / ours, seconds_of(rows, spec.label, "bsdtar -xf + syncfs") / ours,
+        seconds_of(rows, spec.label, "unzip -q") / ours, seconds_of(rows, spec.label, "unzip -q + syncfs") / ours);
+  }
+  return 0;
 }

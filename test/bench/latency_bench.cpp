@@ -7,12 +7,12 @@
 // Times are the machine's clock as recorded in the rows themselves: the event's and the
 // stage row's timestamps, and the job history row written in the committing transaction.
 //   bench_latency_bench [--workflows N] [--window SECONDS]
-#include "test_support.hpp"
-
 #include <algorithm>
 #include <cstdio>
 #include <iostream>
 #include <thread>
+
+#include "test_support.hpp"
 
 using namespace biomero_reactor;
 using namespace biomero_reactor::test;
@@ -27,7 +27,9 @@ struct Stats {
 Stats stats(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   if (v.empty()) return {0, 0, 0, 0};
-  auto at = [&](double q) { return v[std::min(v.size() - 1, static_cast<std::size_t>(q * static_cast<double>(v.size())))]; };
+  auto at = [&](double q) {
+    return v[std::min(v.size() - 1, static_cast<std::size_t>(q * static_cast<double>(v.size())))];
+  };
   return {at(0.50), at(0.99), v.back(), v.size()};
 }
 
@@ -63,10 +65,12 @@ struct Setup {
     config = write_reactor_config(tree.path(), db.conninfo(),
                                   "importer:\n  settings: " + (tree.path() / "settings.yml").string() +
                                       "\n  group_mappings: []\n"
-                                      "results:\n  zip: " + results.string() + "/{job_id}_out.zip\n  log: " +
-                                      results.string() + "/omero-{job_id}.log\n"
+                                      "results:\n  zip: " +
+                                      results.string() + "/{job_id}_out.zip\n  log: " + results.string() +
+                                      "/omero-{job_id}.log\n"
                                       "names:\n  users: {2: alice}\n  groups: {3: Demo}\n"
-                                      "destination:\n  id: \"51\"\n" + import_section);
+                                      "destination:\n  id: \"51\"\n" +
+                                      import_section);
   }
   std::vector<SampleWorkflow> workflows(int n) {
     std::vector<SampleWorkflow> out;
@@ -96,8 +100,9 @@ void import_run(const std::string& mode, int n, std::chrono::seconds window) {
   Setup s(poll ? "import:\n  degraded_poll_interval: 10s\n  poll_interval: 10s\n  pending_alert: 1h\n"
                : "import:\n  pending_alert: 1h\n");
   if (poll) {
-    s.db.script("DROP TRIGGER biomero_reactor_import_inserted ON public.imports;"
-                "DROP TRIGGER biomero_reactor_import_stage_changed ON public.imports");
+    s.db.script(
+        "DROP TRIGGER biomero_reactor_import_inserted ON public.imports;"
+        "DROP TRIGGER biomero_reactor_import_stage_changed ON public.imports");
   }
   auto reactor = start_reactor(s.config, s.tree.path() / "reactor.log");
   // 100 orders waiting with no importer: what does waiting cost the database?
@@ -106,7 +111,8 @@ void import_run(const std::string& mode, int n, std::chrono::seconds window) {
   const auto waiting = statements_during(s.db, window);
   std::printf("%-58s %lld statements in %llds = %.1f per minute\n",
               ("import wait, 100 orders waiting, " + mode).c_str(), static_cast<long long>(waiting),
-              static_cast<long long>(window.count()), 60.0 * static_cast<double>(waiting) / static_cast<double>(window.count()));
+              static_cast<long long>(window.count()),
+              60.0 * static_cast<double>(waiting) / static_cast<double>(window.count()));
   // Then the importer completes them; more workflows arrive meanwhile.
   // One completion every 50 ms, as a real importer finishes orders one by one.
   auto importer =
@@ -143,19 +149,20 @@ int main(int argc, char** argv) {
       auto reactor = start_reactor(s.config, s.tree.path() / "reactor.log");
       if (!eventually([&] { return reactor->output().find("\"listening\"") != std::string::npos; })) return 1;
       const auto idle = statements_during(s.db, std::chrono::seconds(window));
-      std::printf("%-58s %lld statements in %ds = %.1f per minute\n", "intake: reactor idle", static_cast<long long>(idle),
-                  window, 60.0 * static_cast<double>(idle) / window);
+      std::printf("%-58s %lld statements in %ds = %.1f per minute\n", "intake: reactor idle",
+                  static_cast<long long>(idle), window, 60.0 * static_cast<double>(idle) / window);
       for (auto& wf : s.workflows(n)) {
         write_workflow(s.db, wf);
         std::this_thread::sleep_for(5ms);
       }
       if (!eventually([&] { return s.db.count("SELECT count(*) FROM biomero_reactor.jobs") == n; }, 120s)) return 1;
-      print("intake: WorkflowCompleted commit -> job row committed",
-            stats(column(s.db,
-                         "SELECT extract(epoch FROM h.at - (convert_from(e.state, 'UTF8')::json->'timestamp'->>'_data_')"
-                         "::timestamptz) * 1000 FROM biomero_reactor.job_history h JOIN biomero_reactor.jobs j ON "
-                         "j.id = h.job_id JOIN workflowtracker_events e ON e.originator_id = j.workflow_id AND e.topic "
-                         "LIKE '%WorkflowCompleted' WHERE h.to_state = 'pending'")));
+      print(
+          "intake: WorkflowCompleted commit -> job row committed",
+          stats(column(s.db,
+                       "SELECT extract(epoch FROM h.at - (convert_from(e.state, 'UTF8')::json->'timestamp'->>'_data_')"
+                       "::timestamptz) * 1000 FROM biomero_reactor.job_history h JOIN biomero_reactor.jobs j ON "
+                       "j.id = h.job_id JOIN workflowtracker_events e ON e.originator_id = j.workflow_id AND e.topic "
+                       "LIKE '%WorkflowCompleted' WHERE h.to_state = 'pending'")));
       reactor->signal(SIGTERM);
       (void)reactor->wait(30s);
     }

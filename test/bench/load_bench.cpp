@@ -6,18 +6,18 @@
 //   2. M upload orders (default 10,000) waiting at once: the reactor's RSS and the
 //      statements per minute the database serves for it.
 //   bench_load_bench [--workflows N] [--waiting M] [--window SECONDS]
-#include "test_support.hpp"
+#include <unistd.h>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
-
+#include <csignal>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
-#include <csignal>
 #include <thread>
-#include <unistd.h>
+
+#include "test_support.hpp"
 
 using namespace biomero_reactor;
 using namespace biomero_reactor::test;
@@ -57,8 +57,9 @@ struct Setup {
     config = write_reactor_config(tree.path(), db.conninfo(),
                                   "importer:\n  settings: " + (tree.path() / "settings.yml").string() +
                                       "\n  group_mappings: []\n"
-                                      "results:\n  zip: " + results.string() + "/{job_id}_out.zip\n  log: " +
-                                      results.string() + "/omero-{job_id}.log\n"
+                                      "results:\n  zip: " +
+                                      results.string() + "/{job_id}_out.zip\n  log: " + results.string() +
+                                      "/omero-{job_id}.log\n"
                                       "names:\n  users: {2: alice}\n  groups: {3: Demo}\n"
                                       "destination:\n  id: \"51\"\nimport:\n  pending_alert: 1h\n  timeout: 2h\n");
   }
@@ -88,24 +89,29 @@ void burst(Setup& s, int n, std::chrono::seconds window) {
   const auto t0 = std::chrono::steady_clock::now();
   {
     asio::io_context io;
-    asio::co_spawn(io, [&]() -> asio::awaitable<void> {
-      pg::Connection c(io.get_executor(), std::chrono::seconds(30));
-      co_await c.connect(s.db.conninfo());
-      for (const auto& id : ids) co_await complete_workflow(c, id);
-    }, asio::detached);
+    asio::co_spawn(
+        io,
+        [&]() -> asio::awaitable<void> {
+          pg::Connection c(io.get_executor(), std::chrono::seconds(30));
+          co_await c.connect(s.db.conninfo());
+          for (const auto& id : ids) co_await complete_workflow(c, id);
+        },
+        asio::detached);
     io.run();
   }
   const double committed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   reactor->signal(SIGCONT);
   if (!eventually([&] { return s.db.count("SELECT count(*) FROM biomero_reactor.jobs WHERE state = 'imported'") == n; },
                   600s)) {
-    throw std::runtime_error("not all imported: " + s.db.scalar("SELECT string_agg(state || '=' || n, ' ') FROM "
-                                                                "(SELECT state, count(*) n FROM biomero_reactor.jobs GROUP BY 1) x"));
+    throw std::runtime_error("not all imported: " +
+                             s.db.scalar("SELECT string_agg(state || '=' || n, ' ') FROM "
+                                         "(SELECT state, count(*) n FROM biomero_reactor.jobs GROUP BY 1) x"));
   }
   const double total = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   const auto u = usage(reactor->pid());
-  const auto events = s.db.count("SELECT count(*) FROM workflowtracker_events WHERE topic LIKE 'biomero.eventsourcing:Task.%' "
-                                 "AND convert_from(state, 'UTF8') LIKE '%IMPORT%'");
+  const auto events = s.db.count(
+      "SELECT count(*) FROM workflowtracker_events WHERE topic LIKE 'biomero.eventsourcing:Task.%' "
+      "AND convert_from(state, 'UTF8') LIKE '%IMPORT%'");
   std::printf("burst: %d WorkflowCompleted committed in %.2f s; all IMPORTED after %.1f s (%.1f workflows/s)\n", n,
               committed, total, n / total);
   std::printf("burst: reactor wrote %lld status events (%.1f events/s); peak RSS %.1f MB; CPU %.1f s\n",
@@ -119,13 +125,18 @@ void waiting(Setup& s, int m, std::chrono::seconds window) {
   // Many orders waiting at once, written directly as the reactor leaves them after
   // submitting (state `submitted`, one Import Pending row each): the wait's cost alone.
   s.db.script(
-      "INSERT INTO biomero_reactor.jobs (workflow_id, slurm_job_id, state, submitted_at, group_name, user_name, images) "
+      "INSERT INTO biomero_reactor.jobs (workflow_id, slurm_job_id, state, submitted_at, group_name, user_name, "
+      "images) "
       "SELECT gen_random_uuid(), 'w' || g, 'submitted', now(), 'Demo', 'alice', '{\"images\":[],\"labels\":[]}' "
-      "FROM generate_series(1, " + std::to_string(m) + ") g;"
+      "FROM generate_series(1, " +
+      std::to_string(m) +
+      ") g;"
       "INSERT INTO biomero_reactor.orders (order_uuid, job_id, attempt, submission, kind, files) "
       "SELECT gen_random_uuid(), id, 1, 1, 'images', '[]' FROM biomero_reactor.jobs WHERE state = 'submitted';"
-      "INSERT INTO public.imports (group_name, user_name, destination_id, destination_type, stage, uuid, \"timestamp\", files, file_names) "
-      "SELECT 'Demo', 'alice', '51', 'Dataset', 'Import Pending', order_uuid::text, now(), '[]', '[]' FROM biomero_reactor.orders;");
+      "INSERT INTO public.imports (group_name, user_name, destination_id, destination_type, stage, uuid, "
+      "\"timestamp\", files, file_names) "
+      "SELECT 'Demo', 'alice', '51', 'Dataset', 'Import Pending', order_uuid::text, now(), '[]', '[]' FROM "
+      "biomero_reactor.orders;");
   auto reactor = start_reactor(s.config, s.tree.path() / "reactor-wait.log");
   std::this_thread::sleep_for(5s);
   s.db.query("SELECT pg_stat_statements_reset()");
@@ -134,8 +145,8 @@ void waiting(Setup& s, int m, std::chrono::seconds window) {
       "SELECT coalesce(sum(calls), 0)::bigint FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid "
       "WHERE d.datname = current_database() AND s.query NOT LIKE '%pg_stat_statements%'");
   const auto u = usage(reactor->pid());
-  std::printf("waiting: %d orders waiting: reactor RSS %.1f MB (peak %.1f MB), %.1f statements per minute\n", m, u.rss_mb,
-              u.rss_peak_mb, 60.0 * static_cast<double>(statements) / static_cast<double>(window.count()));
+  std::printf("waiting: %d orders waiting: reactor RSS %.1f MB (peak %.1f MB), %.1f statements per minute\n", m,
+              u.rss_mb, u.rss_peak_mb, 60.0 * static_cast<double>(statements) / static_cast<double>(window.count()));
   reactor->signal(SIGTERM);
   (void)reactor->wait(60s);
 }

@@ -3,18 +3,17 @@
 // the `.analyzed/<workflow>/<job>/` tree on the group's storage, the job's state and
 // error in biomero_reactor.jobs, and IMPORTING -> IMPORTED / IMPORT_FAILED (with its
 // reason) in BIOMERO's workflowtracker_events.
-#include "biomero_reactor/archive.hpp"
-#include "test_support.hpp"
-
-#include <boost/test/unit_test.hpp>
-
 #include <archive.h>
 #include <archive_entry.h>
 
+#include <boost/test/unit_test.hpp>
 #include <csignal>
 #include <fstream>
 #include <memory>
 #include <thread>
+
+#include "biomero_reactor/archive.hpp"
+#include "test_support.hpp"
 
 using namespace biomero_reactor;
 using namespace biomero_reactor::test;
@@ -24,11 +23,11 @@ namespace {
 const std::vector<std::string> run_once{"--log-format", "json", "run", "--once"};
 
 struct Options {
-  fs::path base_dir;                          // settings.yml's base_dir; default <tree>/data
-  std::vector<fs::path> mappings;             // importer.group_mappings
-  std::string results_dir;                    // results.dir template; empty: results.zip
-  std::string wait = "10s";                   // results.wait
-  std::string jobs = "  max_attempts: 2\n";   // body of the jobs section
+  fs::path base_dir;                         // settings.yml's base_dir; default <tree>/data
+  std::vector<fs::path> mappings;            // importer.group_mappings
+  std::string results_dir;                   // results.dir template; empty: results.zip
+  std::string wait = "10s";                  // results.wait
+  std::string jobs = "  max_attempts: 2\n";  // body of the jobs section
 };
 
 struct Fixture {
@@ -52,8 +51,7 @@ struct Fixture {
                        "/omero-{job_id}.log\n  wait: " + o.wait + "\n" +
                        (o.results_dir.empty() ? "" : "  dir: " + o.results_dir + "\n") +
                        "import:\n  poll_interval: 1s\n  degraded_poll_interval: 200ms\n" +
-                       "destination:\n  id: \"51\"\n" +
-                       "names:\n  users: {2: alice}\n  groups: {3: Demo, 4: Other}\n" +
+                       "destination:\n  id: \"51\"\n" + "names:\n  users: {2: alice}\n  groups: {3: Demo, 4: Other}\n" +
                        "jobs:\n" + o.jobs;
     return write_reactor_config(tree.path(), db.conninfo(), yaml);
   }
@@ -131,8 +129,7 @@ void write_zip(const fs::path& path, const std::vector<std::pair<std::string, st
   archive_write_set_format_zip(a);
   BOOST_REQUIRE(archive_write_open_filename(a, path.c_str()) == ARCHIVE_OK);
   for (const auto& [name, data] : entries) {
-    const std::unique_ptr<archive_entry, decltype(&archive_entry_free)> entry(archive_entry_new(),
-                                                                               archive_entry_free);
+    const std::unique_ptr<archive_entry, decltype(&archive_entry_free)> entry(archive_entry_new(), archive_entry_free);
     archive_entry_set_pathname(entry.get(), name.c_str());
     archive_entry_set_filetype(entry.get(), AE_IFREG);
     archive_entry_set_perm(entry.get(), 0644);
@@ -203,9 +200,9 @@ BOOST_FIXTURE_TEST_CASE(mapped_and_unmapped_groups_get_the_exact_analyzed_tree_a
 }
 
 BOOST_FIXTURE_TEST_CASE(group_mappings_json_overrides_biomero_config_json_per_group_id, Fixture) {
-  const fs::path first = tree.write("biomero-config.json",
-                                    R"({"group_mappings": {"3": {"folder": "old-a", "groupName": "Demo"},)"
-                                    R"( "5": {"folder": "keep-b", "groupName": "Bee"}}})");
+  const fs::path first =
+      tree.write("biomero-config.json", R"({"group_mappings": {"3": {"folder": "old-a", "groupName": "Demo"},)"
+                                        R"( "5": {"folder": "keep-b", "groupName": "Bee"}}})");
   const fs::path second = tree.write("group-mappings.json", R"({"3": {"folder": "new-a", "groupName": "Demo"}})");
   Options o;
   o.mappings = {first, second};
@@ -225,8 +222,9 @@ BOOST_FIXTURE_TEST_CASE(group_mappings_json_overrides_biomero_config_json_per_gr
   BOOST_TEST(listing(job_dir(data / "new-a", overridden.id)) == expected_tree, boost::test_tools::per_element());
   BOOST_TEST(!fs::exists(data / "old-a"));
   BOOST_TEST(fs::exists(job_dir(data / "keep-b", kept.id, "5678") / "5678_out.zip"));
-  BOOST_TEST(read_file(job_dir(data / "keep-b", kept.id, "5678") / "5678_out/metadata.csv").find("Import_Group,Bee\n") !=
-             std::string::npos);
+  BOOST_TEST(
+      read_file(job_dir(data / "keep-b", kept.id, "5678") / "5678_out/metadata.csv").find("Import_Group,Bee\n") !=
+      std::string::npos);
   BOOST_TEST(state(overridden.id) == "imported");
   BOOST_TEST(state(kept.id, "5678") == "imported");
 }
@@ -360,7 +358,8 @@ BOOST_FIXTURE_TEST_CASE(an_unwritable_base_dir_is_retried_then_fails_with_the_fi
   BOOST_TEST(err.find(blocker.string()) != std::string::npos, err);
   // Tried jobs.max_attempts = 2 times: one retry, then the failure.
   std::size_t retries = 0;
-  for (auto p = out.find("job step failed; will retry"); p != std::string::npos; p = out.find("job step failed; will retry", p + 1)) {
+  for (auto p = out.find("job step failed; will retry"); p != std::string::npos;
+       p = out.find("job step failed; will retry", p + 1)) {
     ++retries;
   }
   BOOST_TEST(retries == 1u);
@@ -397,8 +396,8 @@ BOOST_FIXTURE_TEST_CASE(a_crash_mid_archive_is_rebuilt_cleanly_and_imported_once
   SampleWorkflow wf;
   write_workflow(db, wf);
   {
-    auto crashing = start_reactor(cfg, tree.path() / "crash.log", {"--once"},
-                                  {{"BIOMERO_REACTOR_TEST_STOP_AT_STEP", "archiving"}});
+    auto crashing =
+        start_reactor(cfg, tree.path() / "crash.log", {"--once"}, {{"BIOMERO_REACTOR_TEST_STOP_AT_STEP", "archiving"}});
     BOOST_REQUIRE(crashing->wait(60s).value_or(-1) == 137);
   }
   BOOST_REQUIRE(state(wf.id) == "archiving");
@@ -424,8 +423,8 @@ BOOST_FIXTURE_TEST_CASE(a_crash_mid_archive_is_rebuilt_cleanly_and_imported_once
 
 BOOST_FIXTURE_TEST_CASE(a_hostile_archive_fails_the_job_naming_the_entry_and_writes_nothing_outside, Fixture) {
   const auto cfg = config();
-  write_zip(results / "1234_out.zip", {{"data/out/result_image.tiff", std::string("II*\0\x08\0\0\0", 8)},
-                                       {"../evil.txt", "escaped\n"}});
+  write_zip(results / "1234_out.zip",
+            {{"data/out/result_image.tiff", std::string("II*\0\x08\0\0\0", 8)}, {"../evil.txt", "escaped\n"}});
   tree.write("results/omero-1234.log", "log\n");
   SampleWorkflow wf;
   write_workflow(db, wf);

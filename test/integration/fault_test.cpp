@@ -4,27 +4,26 @@
 // importer restarting mid-import. Whatever happens, the user sees each job imported
 // exactly once: one .analyzed tree, one order per kind per submission, one IMPORTED,
 // and BIOMERO's event store stays consistent.
-#include "test_support.hpp"
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <boost/test/data/monomorphic.hpp>
+#include <boost/test/data/test_case.hpp>
+#include <boost/test/unit_test.hpp>
+#include <csignal>
+#include <mutex>
+#include <thread>
 
 #include "biomero_reactor/event_codec.hpp"
 #include "biomero_reactor/import_task.hpp"
 #include "biomero_reactor/orders.hpp"
 #include "biomero_reactor/workflow.hpp"
-
-#include <boost/test/data/monomorphic.hpp>
-#include <boost/test/data/test_case.hpp>
-#include <boost/test/unit_test.hpp>
-
-#include <algorithm>
-#include <arpa/inet.h>
-#include <atomic>
-#include <csignal>
-#include <mutex>
-#include <netinet/in.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <thread>
-#include <unistd.h>
+#include "test_support.hpp"
 
 using namespace biomero_reactor;
 using namespace biomero_reactor::test;
@@ -72,7 +71,8 @@ class TcpRelay {
     for (auto& p : pairs_) {
       sockaddr_in a{};
       socklen_t len = sizeof a;
-      if (::getsockname(p.server, reinterpret_cast<sockaddr*>(&a), &len) == 0 && ntohs(a.sin_port) == upstream_local_port) {
+      if (::getsockname(p.server, reinterpret_cast<sockaddr*>(&a), &len) == 0 &&
+          ntohs(a.sin_port) == upstream_local_port) {
         p.frozen = true;
         return true;
       }
@@ -160,7 +160,9 @@ class TcpRelay {
   std::thread thread_;
 };
 
-int cluster_port() { return std::stoi(read_file(Cluster::state_dir() / "port")); }
+int cluster_port() {
+  return std::stoi(read_file(Cluster::state_dir() / "port"));
+}
 
 // The importer under its own application name, so terminating the reactor's backends
 // leaves it alone.
@@ -168,7 +170,9 @@ std::unique_ptr<Process> importer(const std::string& conninfo, const fs::path& l
   return start_standin_importer(conninfo + " application_name=standin-importer", log, std::move(extra));
 }
 
-std::string step_log(const std::string& text) { return "\"" + text + "\""; }
+std::string step_log(const std::string& text) {
+  return "\"" + text + "\"";
+}
 
 struct Faults {
   TestDb db;
@@ -184,14 +188,16 @@ struct Faults {
     return write_reactor_config(tree.path(), events_url.empty() ? db.conninfo() : events_url,
                                 "importer:\n  settings: " + (tree.path() / "settings.yml").string() +
                                     "\n  group_mappings: []\n"
-                                    "results:\n  zip: " + results.string() + "/{job_id}_out.zip\n  log: " +
-                                    results.string() + "/omero-{job_id}.log\n  wait: 10s\n"
+                                    "results:\n  zip: " +
+                                    results.string() + "/{job_id}_out.zip\n  log: " + results.string() +
+                                    "/omero-{job_id}.log\n  wait: 10s\n"
                                     "names:\n  users: {2: alice}\n  groups: {3: Demo}\n"
                                     "destination:\n  id: \"51\"\n"
                                     "import:\n  degraded_poll_interval: 200ms\n  poll_interval: 1s\n"
                                     "jobs:\n  lease: 2s\n  shutdown_grace: 5s\n"
                                     "listener:\n  heartbeat_interval: 500ms\n  heartbeat_timeout: 1s\n"
-                                    "  backoff_initial: 100ms\n  backoff_max: 500ms\n" + intake);
+                                    "  backoff_initial: 100ms\n  backoff_max: 500ms\n" +
+                                    intake);
   }
 
   // One completed workflow with one SLURM job whose results are where BIOMERO leaves them.
@@ -200,9 +206,10 @@ struct Faults {
     wf.job_ids = {std::to_string(next_job++)};
     fs::create_directories(results);
     write_job_results(results, wf.job_ids[0]);
-    db.query("INSERT INTO public.biomero_workflow_progress_view (workflow_id, status, progress, \"user\", \"group\", "
-             "name, start_time) VALUES ($1, 'COMPLETED', '100%', 2, 3, 'cellexpansion', now())",
-             pg::params(wf.id.str()));
+    db.query(
+        "INSERT INTO public.biomero_workflow_progress_view (workflow_id, status, progress, \"user\", \"group\", "
+        "name, start_time) VALUES ($1, 'COMPLETED', '100%', 2, 3, 'cellexpansion', now())",
+        pg::params(wf.id.str()));
     write_workflow(db, wf);
     return wf;
   }
@@ -214,8 +221,9 @@ struct Faults {
   }
 
   std::string job_state(const SampleWorkflow& wf) {
-    return db.scalar("SELECT string_agg(state, ',' ORDER BY slurm_job_id) FROM biomero_reactor.jobs WHERE workflow_id = $1",
-                     pg::params(wf.id.str()));
+    return db.scalar(
+        "SELECT string_agg(state, ',' ORDER BY slurm_job_id) FROM biomero_reactor.jobs WHERE workflow_id = $1",
+        pg::params(wf.id.str()));
   }
 
   std::int64_t jobs_in(const std::string& states) {
@@ -227,16 +235,18 @@ struct Faults {
   }
 
   std::int64_t terminate_reactor_backends() {
-    return db.count("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = current_database() "
-                    "AND application_name = 'biomero-reactor' AND pid <> pg_backend_pid()");
+    return db.count(
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = current_database() "
+        "AND application_name = 'biomero-reactor' AND pid <> pg_backend_pid()");
   }
 
   std::vector<StoredEvent> all_events() {
-    auto r = db.query("SELECT id, originator_id, originator_version, topic, state FROM workflowtracker_events ORDER BY id");
+    auto r =
+        db.query("SELECT id, originator_id, originator_version, topic, state FROM workflowtracker_events ORDER BY id");
     std::vector<StoredEvent> events;
     for (int i = 0; i < r.rows(); ++i) {
-      events.push_back({r.int64(i, 0), *Uuid::parse(r.text(i, 1)), r.int64(i, 2), std::string(r.text(i, 3)),
-                        r.bytea(i, 4)});
+      events.push_back(
+          {r.int64(i, 0), *Uuid::parse(r.text(i, 1)), r.int64(i, 2), std::string(r.text(i, 3)), r.bytea(i, 4)});
     }
     return events;
   }
@@ -268,9 +278,10 @@ struct Faults {
             BOOST_TEST(db.count("SELECT count(*) FROM public.imports WHERE uuid = $1 AND stage = 'Import Pending'",
                                 pg::params(uuid)) == 1);
           }
-          BOOST_TEST(db.count("SELECT count(*) FROM biomero_reactor.orders o JOIN biomero_reactor.jobs j ON j.id = o.job_id "
-                              "WHERE j.workflow_id = $1 AND j.slurm_job_id = $2",
-                              pg::params(wf.id.str(), job)) == submissions);
+          BOOST_TEST(
+              db.count("SELECT count(*) FROM biomero_reactor.orders o JOIN biomero_reactor.jobs j ON j.id = o.job_id "
+                       "WHERE j.workflow_id = $1 AND j.slurm_job_id = $2",
+                       pg::params(wf.id.str(), job)) == submissions);
           BOOST_TEST(db.count("SELECT count(*) FROM biomero_reactor.job_history h JOIN biomero_reactor.jobs j "
                               "ON j.id = h.job_id WHERE j.workflow_id = $1 AND h.to_state = 'started'",
                               pg::params(wf.id.str())) == 1);
@@ -352,7 +363,8 @@ BOOST_FIXTURE_TEST_CASE(a_postgresql_restart_while_orders_wait_is_survived_and_t
   // No importer yet: the order waits in Import Pending across the restart.
   BOOST_REQUIRE(eventually([&] { return job_state(wf) == "submitted"; }));
   Cluster::restart();
-  BOOST_TEST(eventually([&] { return reactor->output().find("listening again after reconnect") != std::string::npos; }));
+  BOOST_TEST(
+      eventually([&] { return reactor->output().find("listening again after reconnect") != std::string::npos; }));
   auto imp = importer(db.conninfo(), tree.path() / "importer.log", {"--interval", "100"});
   BOOST_REQUIRE_EQUAL(reactor->wait(60s).value_or(-1), 0);
   expect_each_job_imported_exactly_once({wf});
@@ -373,7 +385,8 @@ BOOST_FIXTURE_TEST_CASE(a_silently_dead_listen_connection_is_noticed_by_the_hear
   // keep working, as when one connection's NAT or firewall state is dropped.
   const auto listener = db.query(
       "SELECT client_port FROM pg_stat_activity WHERE datname = current_database() AND application_name = "
-      "'biomero-reactor' AND pid <> pg_backend_pid() AND (query LIKE 'LISTEN %' OR query LIKE '%pg_listening_channels%')");
+      "'biomero-reactor' AND pid <> pg_backend_pid() AND (query LIKE 'LISTEN %' OR query LIKE "
+      "'%pg_listening_channels%')");
   BOOST_REQUIRE_EQUAL(listener.rows(), 1);
   const int before = relay.accepted();
   BOOST_REQUIRE(relay.freeze(static_cast<int>(listener.int64(0, 0))));
@@ -381,12 +394,12 @@ BOOST_FIXTURE_TEST_CASE(a_silently_dead_listen_connection_is_noticed_by_the_hear
   const SampleWorkflow wf = completed_workflow();  // its NOTIFY goes into the silent connection
 
   // heartbeat_interval 500ms + heartbeat_timeout 1s + backoff, with slack for a busy machine.
-  BOOST_TEST(eventually([&] { return reactor->output().find("listening again after reconnect") != std::string::npos; },
-                        10s));
-  BOOST_TEST_MESSAGE("listening again after "
-                     << std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - frozen_at)
-                            .count()
-                     << " ms");
+  BOOST_TEST(
+      eventually([&] { return reactor->output().find("listening again after reconnect") != std::string::npos; }, 10s));
+  BOOST_TEST_MESSAGE(
+      "listening again after "
+      << std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - frozen_at).count()
+      << " ms");
   BOOST_TEST(reactor->output().find("did not answer within 1000 ms") != std::string::npos);
   BOOST_TEST(relay.accepted() > before);  // the new session came through the relay too
   BOOST_TEST(eventually([&] { return job_state(wf) == "imported"; }, 30s));
@@ -409,9 +422,11 @@ BOOST_FIXTURE_TEST_CASE(two_reactors_on_one_database_import_fifty_workflows_each
   BOOST_REQUIRE_EQUAL(b->wait(30s).value_or(-1), 0);
   expect_each_job_imported_exactly_once(wfs);
   // Whether both took a share depends on timing; the guarantees above do not.
-  const auto split = db.query("SELECT instance, count(*) FROM biomero_reactor.job_history WHERE to_state = 'started' "
-                              "GROUP BY instance ORDER BY instance");
-  for (int i = 0; i < split.rows(); ++i) BOOST_TEST_MESSAGE(split.text(i, 0) << " started " << split.int64(i, 1) << " jobs");
+  const auto split = db.query(
+      "SELECT instance, count(*) FROM biomero_reactor.job_history WHERE to_state = 'started' "
+      "GROUP BY instance ORDER BY instance");
+  for (int i = 0; i < split.rows(); ++i)
+    BOOST_TEST_MESSAGE(split.text(i, 0) << " started " << split.int64(i, 1) << " jobs");
   BOOST_TEST_WARN(split.rows() == 2);
 }
 
@@ -426,7 +441,8 @@ BOOST_FIXTURE_TEST_CASE(when_one_of_two_reactors_is_killed_the_other_finishes_ev
   a->signal(SIGKILL);
   BOOST_REQUIRE_EQUAL(a->wait(10s).value_or(-1), 128 + SIGKILL);
   const std::int64_t left_by_a = db.count(
-      "SELECT count(*) FROM biomero_reactor.jobs WHERE lease_owner = 'reactor-a' AND state NOT IN ('imported', 'failed')");
+      "SELECT count(*) FROM biomero_reactor.jobs WHERE lease_owner = 'reactor-a' AND state NOT IN ('imported', "
+      "'failed')");
   BOOST_TEST_MESSAGE("jobs reactor-a held when it was killed: " << left_by_a);
   for (auto& wf : completed_workflows(30)) wfs.push_back(std::move(wf));
 
@@ -448,8 +464,8 @@ BOOST_FIXTURE_TEST_CASE(an_importer_restarting_mid_import_gets_every_order_resub
   // resubmission committed in between would never be picked up. Hold the reactor until
   // the importer is watching.
   reactor->signal(SIGSTOP);
-  auto restarted = importer(db.conninfo(), tree.path() / "importer2.log",
-                            {"--interval", "100", "--fail-open-orders-on-start"});
+  auto restarted =
+      importer(db.conninfo(), tree.path() / "importer2.log", {"--interval", "100", "--fail-open-orders-on-start"});
   BOOST_REQUIRE(eventually([&] { return restarted->output().find("watching public.imports") != std::string::npos; }));
   reactor->signal(SIGCONT);
   BOOST_REQUIRE_EQUAL(reactor->wait(60s).value_or(-1), 0);

@@ -1,9 +1,9 @@
 // What operators and their tooling see of a running reactor: /healthz and /readyz as the
 // database goes away and comes back, /metrics after a job ran, and the systemd
 // notifications (READY=1 once caught up, WATCHDOG=1, STOPPING=1) on $NOTIFY_SOCKET.
-#include "test_support.hpp"
-
-#include "biomero_reactor/http_endpoint.hpp"
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
@@ -11,14 +11,13 @@
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/test/unit_test.hpp>
-
 #include <csignal>
 #include <cstring>
 #include <map>
 #include <sstream>
-#include <sys/socket.h>
-#include <sys/un.h>
-#include <unistd.h>
+
+#include "biomero_reactor/http_endpoint.hpp"
+#include "test_support.hpp"
 
 using namespace biomero_reactor;
 using namespace biomero_reactor::test;
@@ -45,14 +44,16 @@ struct Watched {
     return write_reactor_config(tree.path(), db.conninfo(),
                                 "importer:\n  settings: " + (tree.path() / "settings.yml").string() +
                                     "\n  group_mappings: []\n"
-                                    "results:\n  zip: " + results.string() + "/{job_id}_out.zip\n  log: " +
-                                    results.string() + "/omero-{job_id}.log\n  wait: 10s\n"
+                                    "results:\n  zip: " +
+                                    results.string() + "/{job_id}_out.zip\n  log: " + results.string() +
+                                    "/omero-{job_id}.log\n  wait: 10s\n"
                                     "names:\n  users: {2: alice}\n  groups: {3: Demo}\n"
                                     "destination:\n  id: \"51\"\n"
                                     "import:\n  degraded_poll_interval: 200ms\n"
                                     "listener:\n  heartbeat_interval: 300ms\n  heartbeat_timeout: 1s\n"
                                     "  backoff_initial: 100ms\n  backoff_max: 300ms\n"
-                                    "http:\n  listen: \"" + listen + "\"\n");
+                                    "http:\n  listen: \"" +
+                                    listen + "\"\n");
   }
 
   HttpAnswer get(const std::string& target) { return http_get(listen, target, std::chrono::seconds(10)); }
@@ -177,12 +178,14 @@ BOOST_FIXTURE_TEST_CASE(metrics_count_the_job_its_bytes_and_the_event_that_start
   SampleWorkflow wf;
   fs::create_directories(results);
   write_job_results(results, "1234");
-  db.query("INSERT INTO public.biomero_workflow_progress_view (workflow_id, status, progress, \"user\", \"group\", "
-           "name, start_time) VALUES ($1, 'COMPLETED', '100%', 2, 3, 'cellexpansion', now())",
-           pg::params(wf.id.str()));
+  db.query(
+      "INSERT INTO public.biomero_workflow_progress_view (workflow_id, status, progress, \"user\", \"group\", "
+      "name, start_time) VALUES ($1, 'COMPLETED', '100%', 2, 3, 'cellexpansion', now())",
+      pg::params(wf.id.str()));
   write_workflow(db, wf);
-  BOOST_REQUIRE_MESSAGE(eventually([&] { return db.count("SELECT count(*) FROM biomero_reactor.jobs WHERE state = 'imported'") == 1; }),
-                        reactor->output());
+  BOOST_REQUIRE_MESSAGE(
+      eventually([&] { return db.count("SELECT count(*) FROM biomero_reactor.jobs WHERE state = 'imported'") == 1; }),
+      reactor->output());
 
   const auto answer = get("/metrics");
   BOOST_TEST(answer.status == 200U);

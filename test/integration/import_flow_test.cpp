@@ -1,12 +1,11 @@
 // The mission's main path against a real PostgreSQL, real files and the stand-in
 // BIOMERO.importer: a completed workflow ends as images imported in place and IMPORTED
 // (or IMPORT_FAILED with the reason) in BIOMERO's event store.
-#include "test_support.hpp"
+#include <boost/test/unit_test.hpp>
 
 #include "biomero_reactor/event_codec.hpp"
 #include "biomero_reactor/workflow.hpp"
-
-#include <boost/test/unit_test.hpp>
+#include "test_support.hpp"
 
 using namespace biomero_reactor;
 using namespace biomero_reactor::test;
@@ -24,10 +23,12 @@ struct Flow {
     return write_reactor_config(tree.path(), db.conninfo(),
                                 "importer:\n  settings: " + (tree.path() / "settings.yml").string() +
                                     "\n  group_mappings: []\n"
-                                    "results:\n  zip: " + results.string() + "/{job_id}_out.zip\n  log: " +
-                                    results.string() + "/omero-{job_id}.log\n  wait: 10s\n"
+                                    "results:\n  zip: " +
+                                    results.string() + "/{job_id}_out.zip\n  log: " + results.string() +
+                                    "/omero-{job_id}.log\n  wait: 10s\n"
                                     "names:\n  users: {2: alice}\n  groups: {3: Demo}\n"
-                                    "destination:\n  id: \"51\"\n" + import_section);
+                                    "destination:\n  id: \"51\"\n" +
+                                    import_section);
   }
 
   SampleWorkflow completed_workflow(std::vector<std::string> jobs = {"1234"}) {
@@ -35,25 +36,28 @@ struct Flow {
     wf.job_ids = std::move(jobs);
     fs::create_directories(results);
     for (const auto& j : wf.job_ids) write_job_results(results, j);
-    db.query("INSERT INTO public.biomero_workflow_progress_view (workflow_id, status, progress, \"user\", \"group\", "
-             "name, start_time) VALUES ($1, 'COMPLETED', '100%', 2, 3, 'cellexpansion', now())",
-             pg::params(wf.id.str()));
+    db.query(
+        "INSERT INTO public.biomero_workflow_progress_view (workflow_id, status, progress, \"user\", \"group\", "
+        "name, start_time) VALUES ($1, 'COMPLETED', '100%', 2, 3, 'cellexpansion', now())",
+        pg::params(wf.id.str()));
     write_workflow(db, wf);
     return wf;
   }
 
   std::string job_state(const Uuid& wf) {
-    return db.scalar("SELECT string_agg(state, ',' ORDER BY slurm_job_id) FROM biomero_reactor.jobs WHERE workflow_id = $1",
-                     pg::params(wf.str()));
+    return db.scalar(
+        "SELECT string_agg(state, ',' ORDER BY slurm_job_id) FROM biomero_reactor.jobs WHERE workflow_id = $1",
+        pg::params(wf.str()));
   }
 
   // The statuses of the reactor's import task, decoded with the one codec.
   std::vector<std::string> import_statuses(const Uuid& wf_id) {
-    auto r = db.query("SELECT id, originator_id, originator_version, topic, state FROM workflowtracker_events ORDER BY id");
+    auto r =
+        db.query("SELECT id, originator_id, originator_version, topic, state FROM workflowtracker_events ORDER BY id");
     std::vector<StoredEvent> events;
     for (int i = 0; i < r.rows(); ++i) {
-      events.push_back({r.int64(i, 0), *Uuid::parse(r.text(i, 1)), r.int64(i, 2), std::string(r.text(i, 3)),
-                        r.bytea(i, 4)});
+      events.push_back(
+          {r.int64(i, 0), *Uuid::parse(r.text(i, 1)), r.int64(i, 2), std::string(r.text(i, 3)), r.bytea(i, 4)});
     }
     std::vector<StoredEvent> mine;
     const Workflow all = decode_workflow(wf_id, [&] {
@@ -99,8 +103,9 @@ BOOST_FIXTURE_TEST_CASE(a_completed_workflow_ends_imported_in_place_with_one_ord
 
   // Exactly one order, pointing at the archived image, completed by the importer.
   BOOST_TEST(db.count("SELECT count(DISTINCT uuid) FROM public.imports") == 1);
-  auto order = db.query("SELECT files, destination_type, destination_id, group_name, user_name, \"timestamp\" IS NOT NULL "
-                        "FROM public.imports WHERE stage = 'Import Pending'");
+  auto order = db.query(
+      "SELECT files, destination_type, destination_id, group_name, user_name, \"timestamp\" IS NOT NULL "
+      "FROM public.imports WHERE stage = 'Import Pending'");
   BOOST_REQUIRE_EQUAL(order.rows(), 1);
   BOOST_TEST(std::string(order.text(0, 0)) ==
              "[\"" + (job_dir / "1234_out" / "data" / "out" / "result_image.tiff").string() + "\"]");
@@ -115,10 +120,12 @@ BOOST_FIXTURE_TEST_CASE(a_completed_workflow_ends_imported_in_place_with_one_ord
   // Versions grow by exactly one per aggregate (the codec's decoder checks it too).
   BOOST_TEST(db.count("SELECT count(*) FROM (SELECT originator_id, max(originator_version) + 1 = count(*) AS ok "
                       "FROM workflowtracker_events GROUP BY originator_id) v WHERE NOT ok") == 0);
-  BOOST_TEST(db.scalar("SELECT status || ' ' || progress FROM public.biomero_workflow_progress_view WHERE workflow_id = $1",
-                       pg::params(wf.id.str())) == "IMPORTED 90%");
-  BOOST_TEST(db.scalar("SELECT status FROM public.biomero_task_execution WHERE task_name = 'SLURM_Import_Results.py'") ==
-             "IMPORTED");
+  BOOST_TEST(
+      db.scalar("SELECT status || ' ' || progress FROM public.biomero_workflow_progress_view WHERE workflow_id = $1",
+                pg::params(wf.id.str())) == "IMPORTED 90%");
+  BOOST_TEST(
+      db.scalar("SELECT status FROM public.biomero_task_execution WHERE task_name = 'SLURM_Import_Results.py'") ==
+      "IMPORTED");
 }
 
 BOOST_FIXTURE_TEST_CASE(an_importer_failure_is_reported_as_import_failed_with_its_description, Flow) {
@@ -149,8 +156,9 @@ BOOST_FIXTURE_TEST_CASE(a_hung_importer_gives_import_failed_at_the_deadline, Flo
 }
 
 BOOST_FIXTURE_TEST_CASE(without_the_imports_trigger_the_job_still_completes_by_polling, Flow) {
-  db.script("DROP TRIGGER biomero_reactor_import_inserted ON public.imports;"
-            "DROP TRIGGER biomero_reactor_import_stage_changed ON public.imports");
+  db.script(
+      "DROP TRIGGER biomero_reactor_import_inserted ON public.imports;"
+      "DROP TRIGGER biomero_reactor_import_stage_changed ON public.imports");
   const auto cfg = config();
   auto importer = start_standin_importer(db.conninfo(), tree.path() / "importer.log", {"--interval", "200"});
   const SampleWorkflow wf = completed_workflow();
@@ -165,7 +173,8 @@ BOOST_FIXTURE_TEST_CASE(a_restarted_importers_null_description_failure_is_resubm
   auto hung = start_standin_importer(db.conninfo(), tree.path() / "importer1.log", {"--interval", "200", "--hang"});
   const SampleWorkflow wf = completed_workflow();
   auto reactor = start_reactor(cfg, tree.path() / "reactor.log", {"--once"});
-  BOOST_REQUIRE(eventually([&] { return db.count("SELECT count(*) FROM public.imports WHERE stage = 'Import Started'") == 1; }));
+  BOOST_REQUIRE(
+      eventually([&] { return db.count("SELECT count(*) FROM public.imports WHERE stage = 'Import Started'") == 1; }));
   hung.reset();  // the importer dies mid-import; its replacement fails open orders without a description
   auto restarted = start_standin_importer(db.conninfo(), tree.path() / "importer2.log",
                                           {"--interval", "200", "--fail-open-orders-on-start"});

@@ -1,11 +1,10 @@
 // Intake against a real PostgreSQL: BIOMERO's WorkflowCompleted events become job rows,
 // whether they arrive while the reactor runs, before it starts, or while its LISTEN
 // session is down.
-#include "test_support.hpp"
-
 #include <boost/test/unit_test.hpp>
-
 #include <csignal>
+
+#include "test_support.hpp"
 
 using namespace biomero_reactor;
 using namespace biomero_reactor::test;
@@ -25,15 +24,16 @@ struct Fixture {
                                              "intake:\n  poll_interval: 1h\n"
                                              "import:\n  degraded_poll_interval: 1h\n"
                                              "names:\n  users: {2: alice}\n  groups: {3: Demo}\n"
-                                             "importer:\n  base_dir_override: " + tree.path().string() + "/data\n");
+                                             "importer:\n  base_dir_override: " +
+                                             tree.path().string() + "/data\n");
 
   std::int64_t jobs(const Uuid& wf) {
     return db.count("SELECT count(*) FROM biomero_reactor.jobs WHERE workflow_id = $1", pg::params(wf.str()));
   }
   std::int64_t cursor() { return std::stoll(db.scalar("SELECT last_event_id FROM biomero_reactor.intake_cursor")); }
   std::int64_t last_completed_event() {
-    return std::stoll(db.scalar(
-        "SELECT coalesce(max(id), 0) FROM workflowtracker_events WHERE topic LIKE '%WorkflowCompleted'"));
+    return std::stoll(
+        db.scalar("SELECT coalesce(max(id), 0) FROM workflowtracker_events WHERE topic LIKE '%WorkflowCompleted'"));
   }
 };
 
@@ -73,12 +73,13 @@ BOOST_FIXTURE_TEST_CASE(an_event_committed_while_the_listener_was_terminated_is_
   BOOST_REQUIRE(eventually([&] { return reactor->output().find("\"listening\"") != std::string::npos; }));
   // Kill the LISTEN session and commit an event before it can come back.
   BOOST_REQUIRE(db.count("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = "
-                         "current_database() AND application_name = 'biomero-reactor' AND pid <> pg_backend_pid()") > 0);
+                         "current_database() AND application_name = 'biomero-reactor' AND pid <> pg_backend_pid()") >
+                0);
   SampleWorkflow wf;
   write_workflow(db, wf);
   BOOST_TEST(eventually([&] { return jobs(wf.id) == 1; }, 15s));
-  BOOST_TEST(eventually([&] { return reactor->output().find("listening again after reconnect") != std::string::npos; },
-                        15s));
+  BOOST_TEST(
+      eventually([&] { return reactor->output().find("listening again after reconnect") != std::string::npos; }, 15s));
 }
 
 BOOST_FIXTURE_TEST_CASE(a_failed_workflow_or_one_without_jobs_creates_no_job, Fixture) {
@@ -118,8 +119,9 @@ BOOST_FIXTURE_TEST_CASE(a_second_install_sql_changes_nothing, Fixture) {
 }
 
 BOOST_FIXTURE_TEST_CASE(a_database_newer_than_the_binary_is_refused, Fixture) {
-  db.query("INSERT INTO biomero_reactor.schema_migrations (version, name, checksum, binary_version) "
-           "VALUES (999, '999_future.sql', 'x', '9.9.9')");
+  db.query(
+      "INSERT INTO biomero_reactor.schema_migrations (version, name, checksum, binary_version) "
+      "VALUES (999, '999_future.sql', 'x', '9.9.9')");
   std::string out;
   BOOST_TEST(run_reactor(config, {"install-sql"}, &out) == 1);
   BOOST_TEST(out.find("newer than this binary") != std::string::npos);

@@ -9,18 +9,16 @@
 //       `Import Started`, checks every file exists, then `Import Completed` or `Import Failed`.
 //       --fail-open-orders-on-start does what the real importer does when it restarts: every
 //       open order gets `Import Failed` with a NULL description.
-#include "test_support.hpp"
-
-#include "biomero_reactor/event_codec.hpp"
-
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json/parse.hpp>
-
 #include <iostream>
+
+#include "biomero_reactor/event_codec.hpp"
+#include "test_support.hpp"
 
 using namespace biomero_reactor;
 namespace asio = boost::asio;
@@ -36,10 +34,11 @@ struct ImporterOptions {
   bool fail_open = false;
 };
 
-void say(const std::string& s) { std::cout << "[standin-importer] " << s << std::endl; }
+void say(const std::string& s) {
+  std::cout << "[standin-importer] " << s << std::endl;
+}
 
-asio::awaitable<void> append_stage(pg::Connection& c, std::int64_t from_id, std::string stage,
-                                   pg::Param description) {
+asio::awaitable<void> append_stage(pg::Connection& c, std::int64_t from_id, std::string stage, pg::Param description) {
   co_await c.query(
       "INSERT INTO public.imports (group_name, user_name, destination_id, destination_type, stage, uuid, "
       "\"timestamp\", files, file_names, description) "
@@ -61,7 +60,8 @@ asio::awaitable<void> run_importer(ImporterOptions o) {
           auto m = co_await c.query("SELECT coalesce(max(id), 0) FROM public.imports");
           last_seen = m.int64(0, 0);
           auto r = co_await c.query(
-              "SELECT DISTINCT ON (uuid) id, uuid, stage FROM public.imports ORDER BY uuid, \"timestamp\" DESC, id DESC");
+              "SELECT DISTINCT ON (uuid) id, uuid, stage FROM public.imports ORDER BY uuid, \"timestamp\" DESC, id "
+              "DESC");
           for (int i = 0; i < r.rows(); ++i) {
             const std::string stage(r.text(i, 2));
             if (stage == "Import Completed" || stage == "Import Failed") continue;
@@ -126,13 +126,20 @@ int importer_main(int argc, char** argv) {
   ImporterOptions o;
   for (int i = 2; i < argc; ++i) {
     const std::string a = argv[i];
-    if (a == "--db") o.db = arg_value(i, argc, argv);
-    else if (a == "--interval") o.interval = std::chrono::milliseconds(std::stoll(arg_value(i, argc, argv)));
-    else if (a == "--delay") o.delay = std::chrono::milliseconds(std::stoll(arg_value(i, argc, argv)));
-    else if (a == "--fail") o.fail = arg_value(i, argc, argv);
-    else if (a == "--hang") o.hang = true;
-    else if (a == "--fail-open-orders-on-start") o.fail_open = true;
-    else throw std::runtime_error("unknown option " + a);
+    if (a == "--db")
+      o.db = arg_value(i, argc, argv);
+    else if (a == "--interval")
+      o.interval = std::chrono::milliseconds(std::stoll(arg_value(i, argc, argv)));
+    else if (a == "--delay")
+      o.delay = std::chrono::milliseconds(std::stoll(arg_value(i, argc, argv)));
+    else if (a == "--fail")
+      o.fail = arg_value(i, argc, argv);
+    else if (a == "--hang")
+      o.hang = true;
+    else if (a == "--fail-open-orders-on-start")
+      o.fail_open = true;
+    else
+      throw std::runtime_error("unknown option " + a);
   }
   asio::io_context io;
   asio::signal_set signals(io, SIGINT, SIGTERM);
@@ -151,12 +158,18 @@ int workflow_main(int argc, char** argv) {
   std::vector<std::string> jobs;
   for (int i = 2; i < argc; ++i) {
     const std::string a = argv[i];
-    if (a == "--db") db = arg_value(i, argc, argv);
-    else if (a == "--results") results = arg_value(i, argc, argv);
-    else if (a == "--job") jobs.push_back(arg_value(i, argc, argv));
-    else if (a == "--group") wf.group = std::stoll(arg_value(i, argc, argv));
-    else if (a == "--user") wf.user = std::stoll(arg_value(i, argc, argv));
-    else throw std::runtime_error("unknown option " + a);
+    if (a == "--db")
+      db = arg_value(i, argc, argv);
+    else if (a == "--results")
+      results = arg_value(i, argc, argv);
+    else if (a == "--job")
+      jobs.push_back(arg_value(i, argc, argv));
+    else if (a == "--group")
+      wf.group = std::stoll(arg_value(i, argc, argv));
+    else if (a == "--user")
+      wf.user = std::stoll(arg_value(i, argc, argv));
+    else
+      throw std::runtime_error("unknown option " + a);
   }
   if (!jobs.empty()) wf.job_ids = jobs;
   std::filesystem::create_directories(results);

@@ -1,21 +1,21 @@
 #include "test_support.hpp"
 
-#include "biomero_reactor/archive.hpp"
-#include "biomero_reactor/event_codec.hpp"
-#include "biomero_reactor/event_store.hpp"
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
-
 #include <csignal>
 #include <cstdlib>
-#include <fcntl.h>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
-#include <sys/wait.h>
 #include <thread>
-#include <unistd.h>
+
+#include "biomero_reactor/archive.hpp"
+#include "biomero_reactor/event_codec.hpp"
+#include "biomero_reactor/event_store.hpp"
 
 namespace biomero_reactor::test {
 
@@ -43,7 +43,10 @@ T with_connection(const std::string& conninfo, std::function<asio::awaitable<T>(
         co_return co_await f(c);
       },
       [&](std::exception_ptr e, T v) {
-        if (e) error = e; else result.emplace(std::move(v));
+        if (e)
+          error = e;
+        else
+          result.emplace(std::move(v));
       });
   io.run();
   if (error) std::rethrow_exception(error);
@@ -112,7 +115,9 @@ std::string TestDb::scalar(const std::string& sql, const pg::Params& params) {
   return std::string(r.text(0, 0));
 }
 
-std::int64_t TestDb::count(const std::string& sql, const pg::Params& params) { return query(sql, params).int64(0, 0); }
+std::int64_t TestDb::count(const std::string& sql, const pg::Params& params) {
+  return query(sql, params).int64(0, 0);
+}
 
 // ---- TempTree ----
 
@@ -154,7 +159,9 @@ std::string read_file(const fs::path& p) {
 
 // ---- BIOMERO's writes ----
 
-void write_workflow(TestDb& db, const SampleWorkflow& wf) { write_workflow(db.conninfo(), wf); }
+void write_workflow(TestDb& db, const SampleWorkflow& wf) {
+  write_workflow(db.conninfo(), wf);
+}
 
 void write_workflow(const std::string& conninfo, const SampleWorkflow& wf) {
   // Each call is one BIOMERO "save": its own transaction, EXCLUSIVE lock, max + 1.
@@ -273,7 +280,9 @@ std::optional<int> Process::wait(std::chrono::milliseconds timeout) {
   return status_;
 }
 
-std::string Process::output() const { return read_file(log_); }
+std::string Process::output() const {
+  return read_file(log_);
+}
 
 fs::path write_reactor_config(const fs::path& dir, const std::string& events_conninfo, const std::string& extra_yaml,
                               const std::string& importer_conninfo) {

@@ -4,12 +4,8 @@
 // from `biomero_template` (BIOMERO's real DDL), so tests never see each other's rows.
 // Databases are reached through the program's own pg layer; the reactor and the
 // stand-in importer run as real processes.
-#include "biomero_reactor/pg.hpp"
-#include "biomero_reactor/uuid.hpp"
-
 #include <boost/asio/awaitable.hpp>
 #include <boost/json/object.hpp>
-
 #include <chrono>
 #include <filesystem>
 #include <functional>
@@ -17,6 +13,9 @@
 #include <optional>
 #include <string>
 #include <vector>
+
+#include "biomero_reactor/pg.hpp"
+#include "biomero_reactor/uuid.hpp"
 
 namespace biomero_reactor::test {
 

@@ -1,7 +1,6 @@
 #include "biomero_reactor/config.hpp"
 
 #include <boost/test/unit_test.hpp>
-
 #include <map>
 #include <string>
 
@@ -20,7 +19,9 @@ Getenv environment(std::map<std::string, std::string> vars) {
 
 const Getenv no_environment = environment({});
 
-Config from_yaml(std::string_view yaml) { return config_from_yaml_text(yaml, no_environment); }
+Config from_yaml(std::string_view yaml) {
+  return config_from_yaml_text(yaml, no_environment);
+}
 
 // The ConfigError a YAML text raises; fails the test when it loads.
 ConfigError error_of(std::string_view yaml, const Getenv& env = no_environment) {
@@ -33,7 +34,9 @@ ConfigError error_of(std::string_view yaml, const Getenv& env = no_environment) 
   throw std::logic_error("unreachable");
 }
 
-bool contains(std::string_view text, std::string_view part) { return text.find(part) != std::string_view::npos; }
+bool contains(std::string_view text, std::string_view part) {
+  return text.find(part) != std::string_view::npos;
+}
 
 }  // namespace
 
@@ -86,8 +89,7 @@ BOOST_AUTO_TEST_CASE(sizes_read_bytes_and_decimal_and_binary_units) {
 }
 
 BOOST_AUTO_TEST_CASE(a_negative_fractional_or_unknown_size_is_refused) {
-  for (const char* text : {"-1", "1.5GiB", "GiB", "", "10G", "10 GB s", "ten", "20000000TiB",
-                           "99999999999999999999"}) {
+  for (const char* text : {"-1", "1.5GiB", "GiB", "", "10G", "10 GB s", "ten", "20000000TiB", "99999999999999999999"}) {
     BOOST_TEST_CONTEXT(text) {
       BOOST_CHECK_EXCEPTION((void)parse_size(text), std::invalid_argument,
                             [](const std::invalid_argument& e) { return contains(e.what(), "is not a size"); });
@@ -108,7 +110,8 @@ BOOST_AUTO_TEST_CASE(sqlalchemy_urls_become_libpq_uris_without_their_driver) {
 
 BOOST_AUTO_TEST_CASE(a_url_of_another_database_is_refused_naming_the_key_without_its_password) {
   for (const char* url : {"mysql://root:hunter2@db/biomero", "sqlite:///tmp/biomero.db", "hunter2",
-                          "postgresql+psycopg2://u:hunter2@host:notaport/db", "host=db pasword=hunter2", "host=db port=x password=hunter2"}) {
+                          "postgresql+psycopg2://u:hunter2@host:notaport/db", "host=db pasword=hunter2",
+                          "host=db port=x password=hunter2"}) {
     BOOST_TEST_CONTEXT(url) {
       BOOST_CHECK_EXCEPTION((void)libpq_conninfo(url, "database.importer_url"), ConfigError, [](const ConfigError& e) {
         return e.key == "database.importer_url" && contains(e.what(), "config key \"database.importer_url\"") &&
@@ -285,13 +288,13 @@ BOOST_AUTO_TEST_CASE(a_missing_or_unparsable_file_is_an_error_naming_the_file) {
 }
 
 BOOST_AUTO_TEST_CASE(biomero_environment_variables_override_the_file) {
-  const auto config = config_from_yaml_text(
-      "database:\n  events_url: host=file\nimporter:\n  settings: /file/settings.yml\n",
-      environment({{"SQLALCHEMY_URL", "postgresql+psycopg2://w:pw@events:5432/biomero"},
-                   {"INGEST_TRACKING_DB_URL", "postgresql+psycopg2://w:pw@importer:5432/ingest"},
-                   {"IMPORTER_CONFIG_PATH", "/env/settings.yml"},
-                   {"OMERO_BIOMERO_CONFIG_FILE", "/env/biomero-config.json"},
-                   {"OMERO_BIOMERO_GROUP_MAPPINGS_FILE", "/env/group-mappings.json"}}));
+  const auto config =
+      config_from_yaml_text("database:\n  events_url: host=file\nimporter:\n  settings: /file/settings.yml\n",
+                            environment({{"SQLALCHEMY_URL", "postgresql+psycopg2://w:pw@events:5432/biomero"},
+                                         {"INGEST_TRACKING_DB_URL", "postgresql+psycopg2://w:pw@importer:5432/ingest"},
+                                         {"IMPORTER_CONFIG_PATH", "/env/settings.yml"},
+                                         {"OMERO_BIOMERO_CONFIG_FILE", "/env/biomero-config.json"},
+                                         {"OMERO_BIOMERO_GROUP_MAPPINGS_FILE", "/env/group-mappings.json"}}));
   BOOST_TEST(config.database.events_url == "postgresql+psycopg2://w:pw@events:5432/biomero");
   BOOST_TEST(config.database.importer_url == "postgresql+psycopg2://w:pw@importer:5432/ingest");
   BOOST_TEST(config.importer.settings == "/env/settings.yml");

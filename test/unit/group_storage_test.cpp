@@ -1,10 +1,9 @@
 #include "biomero_reactor/group_storage.hpp"
 
-#include <boost/test/unit_test.hpp>
-
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <boost/test/unit_test.hpp>
 #include <cstdlib>
 #include <fstream>
 
@@ -13,7 +12,9 @@ namespace fs = std::filesystem;
 
 namespace {
 
-bool contains(std::string_view text, std::string_view part) { return text.find(part) != std::string_view::npos; }
+bool contains(std::string_view text, std::string_view part) {
+  return text.find(part) != std::string_view::npos;
+}
 
 // A fresh directory under the temp dir, removed (made writable first) at the end.
 struct Scratch {
@@ -189,7 +190,9 @@ BOOST_FIXTURE_TEST_CASE(a_mapping_folder_leaving_base_dir_is_refused_naming_the_
 BOOST_FIXTURE_TEST_CASE(a_group_name_that_is_not_one_folder_name_is_refused, Deployment) {
   const auto settings = load_storage_settings(config);
   for (const char* name : {"", ".", "..", "a/b", "/abs"}) {
-    BOOST_TEST_CONTEXT(name) { BOOST_CHECK_THROW((void)group_base_path(settings, name), GroupStorageError); }
+    BOOST_TEST_CONTEXT(name) {
+      BOOST_CHECK_THROW((void)group_base_path(settings, name), GroupStorageError);
+    }
   }
 }
 

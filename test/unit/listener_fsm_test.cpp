@@ -12,7 +12,9 @@ struct FakeClock {
   ListenerFsm::TimePoint now{};
   void advance(Millis d) { now += d; }
 };
-ListenerFsm::Settings settings() { return {.heartbeat_interval = 15s, .backoff_initial = 500ms, .backoff_max = 30s}; }
+ListenerFsm::Settings settings() {
+  return {.heartbeat_interval = 15s, .backoff_initial = 500ms, .backoff_max = 30s};
+}
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(listener_fsm_test)

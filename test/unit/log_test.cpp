@@ -4,7 +4,6 @@
 
 #include <boost/json/parse.hpp>
 #include <boost/test/unit_test.hpp>
-
 #include <thread>
 #include <vector>
 
@@ -55,7 +54,8 @@ BOOST_FIXTURE_TEST_CASE(the_same_message_with_other_fields_is_not_held_back, Cap
 }
 
 BOOST_FIXTURE_TEST_CASE(job_state_changes_at_info_are_never_throttled, Captured) {
-  for (int i = 0; i < 3; ++i) log::info("job imported", {{"workflow_id", "w"}, {"job_id", "1234"}, {"duration_s", 0.5}});
+  for (int i = 0; i < 3; ++i)
+    log::info("job imported", {{"workflow_id", "w"}, {"job_id", "1234"}, {"duration_s", 0.5}});
   BOOST_REQUIRE_EQUAL(lines.size(), 3U);
   BOOST_TEST(lines[2].at("job_id").as_string() == "1234");
   BOOST_TEST(lines[2].at("duration_s").as_double() == 0.5);

@@ -2,15 +2,15 @@
 // file system or the abstract namespace; the watchdog interval is half of $WATCHDOG_USEC.
 #include "biomero_reactor/systemd_notify.hpp"
 
-#include <boost/test/unit_test.hpp>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 
+#include <boost/test/unit_test.hpp>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <stdexcept>
-#include <sys/socket.h>
-#include <sys/un.h>
-#include <unistd.h>
 
 using namespace biomero_reactor;
 
