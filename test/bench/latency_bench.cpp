@@ -60,17 +60,8 @@ struct Setup {
   fs::path config;
   explicit Setup(const std::string& import_section) {
     db.query("CREATE EXTENSION IF NOT EXISTS pg_stat_statements");
-    tree.write("settings.yml", "base_dir: " + (tree.path() / "data").string() + "\n");
     fs::create_directories(results);
-    config = write_reactor_config(tree.path(), db.conninfo(),
-                                  "importer:\n  settings: " + (tree.path() / "settings.yml").string() +
-                                      "\n  group_mappings: []\n"
-                                      "results:\n  zip: " +
-                                      results.string() + "/{job_id}_out.zip\n  log: " + results.string() +
-                                      "/omero-{job_id}.log\n"
-                                      "names:\n  users: {2: alice}\n  groups: {3: Demo}\n"
-                                      "destination:\n  id: \"51\"\n" +
-                                      import_section);
+    config = write_reactor_config(tree.path(), db.conninfo(), pipeline_yaml(tree.path()) + import_section);
   }
   std::vector<SampleWorkflow> workflows(int n) {
     std::vector<SampleWorkflow> out;

@@ -52,16 +52,9 @@ struct Setup {
   fs::path config;
   Setup() {
     db.query("CREATE EXTENSION IF NOT EXISTS pg_stat_statements");
-    tree.write("settings.yml", "base_dir: " + (tree.path() / "data").string() + "\n");
     fs::create_directories(results);
     config = write_reactor_config(tree.path(), db.conninfo(),
-                                  "importer:\n  settings: " + (tree.path() / "settings.yml").string() +
-                                      "\n  group_mappings: []\n"
-                                      "results:\n  zip: " +
-                                      results.string() + "/{job_id}_out.zip\n  log: " + results.string() +
-                                      "/omero-{job_id}.log\n"
-                                      "names:\n  users: {2: alice}\n  groups: {3: Demo}\n"
-                                      "destination:\n  id: \"51\"\nimport:\n  pending_alert: 1h\n  timeout: 2h\n");
+                                  pipeline_yaml(tree.path()) + "import:\n  pending_alert: 1h\n  timeout: 2h\n");
   }
 };
 

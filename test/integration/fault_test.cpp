@@ -184,15 +184,8 @@ struct Faults {
   // Fast timings: a lease a restarted reactor waits out in 2 s, a heartbeat that notices a
   // silent LISTEN connection within a second or two.
   fs::path config(const std::string& events_url = "", const std::string& intake = "intake:\n  poll_interval: 1s\n") {
-    tree.write("settings.yml", "base_dir: " + data.string() + "\n");
     return write_reactor_config(tree.path(), events_url.empty() ? db.conninfo() : events_url,
-                                "importer:\n  settings: " + (tree.path() / "settings.yml").string() +
-                                    "\n  group_mappings: []\n"
-                                    "results:\n  zip: " +
-                                    results.string() + "/{job_id}_out.zip\n  log: " + results.string() +
-                                    "/omero-{job_id}.log\n  wait: 10s\n"
-                                    "names:\n  users: {2: alice}\n  groups: {3: Demo}\n"
-                                    "destination:\n  id: \"51\"\n"
+                                pipeline_yaml(tree.path()) +
                                     "import:\n  degraded_poll_interval: 200ms\n  poll_interval: 1s\n"
                                     "jobs:\n  lease: 2s\n  shutdown_grace: 5s\n"
                                     "listener:\n  heartbeat_interval: 500ms\n  heartbeat_timeout: 1s\n"

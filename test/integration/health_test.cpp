@@ -39,16 +39,9 @@ struct Watched {
   std::string listen = "127.0.0.1:" + free_local_port();
 
   fs::path config() {
-    tree.write("settings.yml", "base_dir: " + data.string() + "\n");
     fs::create_directories(data);
     return write_reactor_config(tree.path(), db.conninfo(),
-                                "importer:\n  settings: " + (tree.path() / "settings.yml").string() +
-                                    "\n  group_mappings: []\n"
-                                    "results:\n  zip: " +
-                                    results.string() + "/{job_id}_out.zip\n  log: " + results.string() +
-                                    "/omero-{job_id}.log\n  wait: 10s\n"
-                                    "names:\n  users: {2: alice}\n  groups: {3: Demo}\n"
-                                    "destination:\n  id: \"51\"\n"
+                                pipeline_yaml(tree.path()) +
                                     "import:\n  degraded_poll_interval: 200ms\n"
                                     "listener:\n  heartbeat_interval: 300ms\n  heartbeat_timeout: 1s\n"
                                     "  backoff_initial: 100ms\n  backoff_max: 300ms\n"

@@ -19,16 +19,7 @@ struct Flow {
   fs::path data = tree.path() / "data";
 
   fs::path config(const std::string& import_section = "import:\n  degraded_poll_interval: 200ms\n") {
-    tree.write("settings.yml", "base_dir: " + data.string() + "\n");
-    return write_reactor_config(tree.path(), db.conninfo(),
-                                "importer:\n  settings: " + (tree.path() / "settings.yml").string() +
-                                    "\n  group_mappings: []\n"
-                                    "results:\n  zip: " +
-                                    results.string() + "/{job_id}_out.zip\n  log: " + results.string() +
-                                    "/omero-{job_id}.log\n  wait: 10s\n"
-                                    "names:\n  users: {2: alice}\n  groups: {3: Demo}\n"
-                                    "destination:\n  id: \"51\"\n" +
-                                    import_section);
+    return write_reactor_config(tree.path(), db.conninfo(), pipeline_yaml(tree.path()) + import_section);
   }
 
   SampleWorkflow completed_workflow(std::vector<std::string> jobs = {"1234"}) {

@@ -294,6 +294,15 @@ fs::path write_reactor_config(const fs::path& dir, const std::string& events_con
   return p;
 }
 
+std::string pipeline_yaml(const fs::path& dir) {
+  const fs::path settings = dir / "settings.yml";
+  std::ofstream(settings) << "base_dir: " << (dir / "data").string() << "\n";
+  const std::string results = (dir / "results").string();
+  return "importer:\n  settings: " + settings.string() + "\n  group_mappings: []\n" + "results:\n  zip: " + results +
+         "/{job_id}_out.zip\n  log: " + results + "/omero-{job_id}.log\n  wait: 10s\n" +
+         "names:\n  users: {2: alice}\n  groups: {3: Demo}\n" + "destination:\n  id: \"51\"\n";
+}
+
 std::unique_ptr<Process> start_reactor(const fs::path& config, const fs::path& log, std::vector<std::string> extra,
                                        std::map<std::string, std::string> env) {
   std::vector<std::string> argv{BIOMERO_REACTOR_BINARY, "--config", config.string(), "--log-format", "json", "run"};

@@ -117,6 +117,11 @@ class Process {
 fs::path write_reactor_config(const fs::path& dir, const std::string& events_conninfo, const std::string& extra_yaml,
                               const std::string& importer_conninfo = "");
 
+// The sections every pipeline test shares: storage under <dir>/data (through an importer
+// settings.yml it writes), results under <dir>/results, names for user 2 (alice) and group 3
+// (Demo), destination Dataset 51. Append other sections after it.
+std::string pipeline_yaml(const fs::path& dir);
+
 std::unique_ptr<Process> start_reactor(const fs::path& config, const fs::path& log, std::vector<std::string> extra = {},
                                        std::map<std::string, std::string> env = {});
 int run_reactor(const fs::path& config, const std::vector<std::string>& args, std::string* output = nullptr);
