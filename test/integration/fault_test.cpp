@@ -197,13 +197,7 @@ struct Faults {
   SampleWorkflow completed_workflow() {
     SampleWorkflow wf;
     wf.job_ids = {std::to_string(next_job++)};
-    fs::create_directories(results);
-    write_job_results(results, wf.job_ids[0]);
-    db.query(
-        "INSERT INTO public.biomero_workflow_progress_view (workflow_id, status, progress, \"user\", \"group\", "
-        "name, start_time) VALUES ($1, 'COMPLETED', '100%', 2, 3, 'cellexpansion', now())",
-        pg::params(wf.id.str()));
-    write_workflow(db, wf);
+    write_completed_workflow(db, results, wf);
     return wf;
   }
 

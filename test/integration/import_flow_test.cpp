@@ -25,13 +25,7 @@ struct Flow {
   SampleWorkflow completed_workflow(std::vector<std::string> jobs = {"1234"}) {
     SampleWorkflow wf;
     wf.job_ids = std::move(jobs);
-    fs::create_directories(results);
-    for (const auto& j : wf.job_ids) write_job_results(results, j);
-    db.query(
-        "INSERT INTO public.biomero_workflow_progress_view (workflow_id, status, progress, \"user\", \"group\", "
-        "name, start_time) VALUES ($1, 'COMPLETED', '100%', 2, 3, 'cellexpansion', now())",
-        pg::params(wf.id.str()));
-    write_workflow(db, wf);
+    write_completed_workflow(db, results, wf);
     return wf;
   }
 

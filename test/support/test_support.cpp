@@ -217,6 +217,16 @@ asio::awaitable<void> complete_workflow(pg::Connection& c, Uuid workflow_id) {
   co_await c.script("COMMIT");
 }
 
+void write_completed_workflow(TestDb& db, const fs::path& results, const SampleWorkflow& wf) {
+  fs::create_directories(results);
+  for (const auto& j : wf.job_ids) write_job_results(results, j);
+  db.query(
+      "INSERT INTO public.biomero_workflow_progress_view (workflow_id, status, progress, \"user\", \"group\", "
+      "name, start_time) VALUES ($1, 'COMPLETED', '100%', 2, 3, 'cellexpansion', now())",
+      pg::params(wf.id.str()));
+  write_workflow(db, wf);
+}
+
 void write_job_results(const fs::path& dir, const std::string& job_id, bool with_log) {
   const fs::path src = dir / (".src-" + job_id);
   fs::create_directories(src / "data" / "out");

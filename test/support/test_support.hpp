@@ -88,6 +88,10 @@ void write_workflow(const std::string& conninfo, const SampleWorkflow& wf);
 // WorkflowCompleted for a workflow written with finished = false, on an open connection.
 boost::asio::awaitable<void> complete_workflow(pg::Connection& c, Uuid workflow_id);
 
+// What BIOMERO leaves when a workflow completes: each job's result files in `results`, the
+// workflow's row in biomero_workflow_progress_view, then its events (write_workflow).
+void write_completed_workflow(TestDb& db, const fs::path& results, const SampleWorkflow& wf);
+
 // Result files where BIOMERO's worker leaves them: <dir>/<job>_out.zip (a tiny TIFF and a
 // CSV under data/out/) and <dir>/omero-<job>.log.
 void write_job_results(const fs::path& dir, const std::string& job_id, bool with_log = true);
