@@ -7,13 +7,20 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
+#include <exception>
 #include <iterator>
 #include <memory>
+#include <mutex>
 #include <new>
+#include <optional>
 #include <string>
 #include <system_error>
+#include <thread>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -215,138 +222,62 @@ bool is_empty_zip(const fs::path& path) {
   return std::equal(std::begin(record), std::end(record), std::begin(empty_end_record));
 }
 
-class Extraction {
+[[noreturn]] void fail_create(int error, const std::string& name, const fs::path& target_dir,
+                              const fs::path& relative) {
+  if (error == EEXIST) {
+    throw ArchiveError(name, "duplicate entry: the path already exists");
+  }
+  if (error == ENAMETOOLONG) {
+    throw ArchiveError(name, "a name in the path is too long for the file system");
+  }
+  throw_system_error(error, "cannot create", target_dir / relative);
+}
+
+fs::path relative_path(const std::vector<std::string>& components, std::size_t count) {
+  fs::path path;
+  for (std::size_t i = 0; i < count; ++i) {
+    path /= components[i];
+  }
+  return path;
+}
+
+// The raw bytes of the entry's name whatever the process locale (libarchive converts
+// names to it), or throws if libarchive could not represent the name at all.
+std::string entry_name(archive* reader, archive_entry* entry, std::uint64_t position) {
+  const char* name = archive_entry_pathname(entry);
+  if (name == nullptr) {
+    name = archive_entry_pathname_utf8(entry);
+  }
+  if (name == nullptr) {
+    throw ArchiveError("#" + std::to_string(position), "name is not valid UTF-8: " + libarchive_error(reader));
+  }
+  return name;
+}
+
+// An entry that becomes a regular file, admitted before any of its data is read.
+struct PlannedFile {
+  std::uint64_t position = 0;  // among the archive's entries, from 1
+  std::string name;            // raw, for messages
+  std::vector<std::string> components;
+};
+
+// The caps on what the archive produces. The threads writing data reserve each block
+// before writing it, so the caps hold whatever the number of threads.
+class Budget {
  public:
-  Extraction(const fs::path& archive_path, const fs::path& target_dir, const ExtractLimits& limits)
-      : target_dir_(target_dir), limits_(limits), buffer_(data_buffer_size) {
-    struct stat archive_stat {};
-    if (::stat(archive_path.c_str(), &archive_stat) != 0) {
-      throw_system_error(errno, "cannot stat", archive_path);
-    }
-    archive_size_ = static_cast<std::uint64_t>(archive_stat.st_size);
-    root_ = UniqueFd(::open(target_dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-    if (!root_) {
-      throw_system_error(errno, "cannot open target directory", target_dir);
-    }
-    reader_ = open_reader(archive_path);
+  Budget(const ExtractLimits& limits, std::uint64_t archive_size) : limits_(limits), archive_size_(archive_size) {}
+
+  // `total`: the bytes the headers admitted so far announce.
+  void check_declared(std::uint64_t total, const std::string& name) const {
+    check(total, name, " (as declared in the entry's header)");
   }
 
-  ExtractStats run() {
-    std::string previous;
-    for (;;) {
-      archive_entry* entry = nullptr;
-      const int status = archive_read_next_header(reader_.get(), &entry);
-      if (status == ARCHIVE_EOF) {
-        break;
-      }
-      ++entries_;
-      if (status != ARCHIVE_OK && status != ARCHIVE_WARN) {
-        const std::string position = "#" + std::to_string(entries_);
-        throw ArchiveError(position,
-                           (previous.empty() ? std::string("unreadable header: ")
-                                             : "unreadable header after \"" + printable_name(previous) + "\": ") +
-                               libarchive_error(reader_.get()));
-      }
-      previous = entry_name(entry);
-      extract_entry(entry, previous);
-    }
-    make_durable();
-    return {entries_, total_bytes_};
-  }
+  void reserve(std::uint64_t bytes, const std::string& name) { check(written_.fetch_add(bytes) + bytes, name, ""); }
+
+  [[nodiscard]] std::uint64_t written() const { return written_.load(); }
 
  private:
-  // The raw bytes of the entry's name whatever the process locale (libarchive converts
-  // names to it), or throws if libarchive could not represent the name at all.
-  std::string entry_name(archive_entry* entry) const {
-    const char* name = archive_entry_pathname(entry);
-    if (name == nullptr) {
-      name = archive_entry_pathname_utf8(entry);
-    }
-    if (name == nullptr) {
-      throw ArchiveError("#" + std::to_string(entries_), "name is not valid UTF-8: " + libarchive_error(reader_.get()));
-    }
-    return name;
-  }
-
-  void extract_entry(archive_entry* entry, const std::string& name) {
-    if (entries_ > limits_.max_entries) {
-      throw ArchiveError(name, "more than " + std::to_string(limits_.max_entries) + " entries in the archive");
-    }
-    if (!is_valid_utf8(name)) {
-      throw ArchiveError(name, "name is not valid UTF-8");
-    }
-    if (name.size() > max_path_bytes) {
-      throw ArchiveError(name, "path is longer than " + std::to_string(max_path_bytes) + " bytes");
-    }
-    if (name.starts_with('/')) {
-      throw ArchiveError(name, "absolute paths are not allowed");
-    }
-    const std::vector<std::string> components = split_path(name);
-    if (std::find(components.begin(), components.end(), "..") != components.end()) {
-      throw ArchiveError(name, "path escapes the job directory");
-    }
-    if (const char* reason = refused_type(entry)) {
-      throw ArchiveError(name, reason);
-    }
-    if (components.empty()) {
-      if (archive_entry_filetype(entry) == AE_IFDIR) {
-        return;  // "./": the target directory itself
-      }
-      throw ArchiveError(name, "empty path");
-    }
-    if (archive_entry_filetype(entry) == AE_IFDIR) {
-      static_cast<void>(directory(components, components.size(), name));
-      return;
-    }
-    if (archive_entry_size_is_set(entry) && archive_entry_size(entry) > 0) {
-      check_limits(total_bytes_ + static_cast<std::uint64_t>(archive_entry_size(entry)), name, true);
-    }
-    const int parent = directory(components, components.size() - 1, name);
-    write_file(parent, components, name);
-  }
-
-  void write_file(int parent, const std::vector<std::string>& components, const std::string& name) {
-    const fs::path relative = relative_path(components, components.size());
-    const fs::path path = target_dir_ / relative;
-    const UniqueFd file(
-        ::openat(parent, components.back().c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644));
-    if (!file) {
-      fail_create(errno, name, relative);
-    }
-    off_t written = 0;
-    off_t flushed = 0;
-    for (;;) {
-      const la_ssize_t got = archive_read_data(reader_.get(), buffer_.data(), buffer_.size());
-      if (got < 0) {
-        throw ArchiveError(name, libarchive_error(reader_.get()));
-      }
-      if (got == 0) {
-        break;
-      }
-      check_limits(total_bytes_ + static_cast<std::uint64_t>(got), name, false);
-      total_bytes_ += static_cast<std::uint64_t>(got);
-      write_all(file.get(), {buffer_.data(), static_cast<std::size_t>(got)}, path);
-      written += static_cast<off_t>(got);
-      if (written - flushed >= writeback_step) {
-        start_writeback(file.get(), flushed, written - flushed);
-        flushed = written;
-      }
-    }
-    if (written > flushed) {
-      start_writeback(file.get(), flushed, written - flushed);
-    }
-  }
-
-  // Starts writing these bytes to disk without waiting, so the disk works while the
-  // archive is decompressed and the final syncfs finds little left to do. A hint only.
-  static void start_writeback(int fd, off_t offset, off_t length) {
-    static_cast<void>(::sync_file_range(fd, offset, length, SYNC_FILE_RANGE_WRITE));
-  }
-
-  // `total` is what the archive will have produced: bytes written so far plus either
-  // the next block or (`declared`) the size the entry's header announces.
-  void check_limits(std::uint64_t total, const std::string& name, bool declared) const {
-    const std::string how = declared ? " (as declared in the entry's header)" : "";
+  void check(std::uint64_t total, const std::string& name, const std::string& how) const {
     if (total > limits_.max_total_bytes) {
       throw ArchiveError(name, "uncompressed size exceeds limits.max_total_bytes (" +
                                    std::to_string(limits_.max_total_bytes) + " bytes)" + how);
@@ -358,11 +289,22 @@ class Extraction {
     }
   }
 
-  // The directory holding components[0, count), created as needed, never through a
-  // symlink. The last one stays open: entries usually come directory by directory.
-  int directory(const std::vector<std::string>& components, std::size_t count, const std::string& name) {
+  ExtractLimits limits_;
+  std::uint64_t archive_size_;
+  std::atomic<std::uint64_t> written_{0};
+};
+
+// Directories below the target, opened (and created as needed) one component at a time
+// with O_NOFOLLOW, so a symlink on disk is never followed. The last one stays open:
+// entries usually come directory by directory. One per thread.
+class Directories {
+ public:
+  Directories(int root, const fs::path& target_dir) : root_(root), target_dir_(target_dir) {}
+
+  // The directory holding components[0, count).
+  int open(const std::vector<std::string>& components, std::size_t count, const std::string& name) {
     if (count == 0) {
-      return root_.get();
+      return root_;
     }
     std::string key = relative_path(components, count).string();
     if (cached_fd_ && key == cached_key_) {
@@ -370,16 +312,18 @@ class Extraction {
     }
     UniqueFd current;
     for (std::size_t i = 0; i < count; ++i) {
-      const int parent = i == 0 ? root_.get() : current.get();
-      current = open_directory(parent, components, i + 1, name);
+      current = open_one(i == 0 ? root_ : current.get(), components, i + 1, name);
     }
     cached_key_ = std::move(key);
     cached_fd_ = std::move(current);
     return cached_fd_.get();
   }
 
-  UniqueFd open_directory(int parent, const std::vector<std::string>& components, std::size_t count,
-                          const std::string& name) {
+  [[nodiscard]] const fs::path& target_dir() const { return target_dir_; }
+
+ private:
+  UniqueFd open_one(int parent, const std::vector<std::string>& components, std::size_t count,
+                    const std::string& name) const {
     const char* component = components[count - 1].c_str();
     for (bool created = false;; created = true) {
       UniqueFd fd(::openat(parent, component, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
@@ -388,33 +332,255 @@ class Extraction {
       }
       if (errno == ENOENT && !created) {
         if (::mkdirat(parent, component, 0755) != 0 && errno != EEXIST) {
-          fail_create(errno, name, relative_path(components, count));
+          fail_create(errno, name, target_dir_, relative_path(components, count));
         }
         continue;
       }
       if (errno == ENOTDIR || errno == ELOOP) {
         throw ArchiveError(name, "\"" + relative_path(components, count).string() + "\" is not a directory");
       }
-      fail_create(errno, name, relative_path(components, count));
+      fail_create(errno, name, target_dir_, relative_path(components, count));
     }
   }
 
-  [[noreturn]] void fail_create(int error, const std::string& name, const fs::path& relative) const {
-    if (error == EEXIST) {
+  int root_;
+  fs::path target_dir_;
+  std::string cached_key_;
+  UniqueFd cached_fd_;
+};
+
+// Everything decided from the headers alone, in archive order, on one thread: the name,
+// the type, the entry cap, the declared sizes, and the shape of the tree (each path is
+// one file or one directory). Creates the directories. A refusal here comes before any
+// of the entry's data is written.
+class Admission {
+ public:
+  Admission(const ExtractLimits& limits, Budget& budget, Directories& directories)
+      : limits_(limits), budget_(budget), directories_(directories) {}
+
+  // The file to write for this entry, or nothing (a directory, now created).
+  std::optional<PlannedFile> admit(archive_entry* entry, const std::string& name, std::uint64_t position) {
+    if (position > limits_.max_entries) {
+      throw ArchiveError(name, "more than " + std::to_string(limits_.max_entries) + " entries in the archive");
+    }
+    if (!is_valid_utf8(name)) {
+      throw ArchiveError(name, "name is not valid UTF-8");
+    }
+    if (name.size() > max_path_bytes) {
+      throw ArchiveError(name, "path is longer than " + std::to_string(max_path_bytes) + " bytes");
+    }
+    if (name.starts_with('/')) {
+      throw ArchiveError(name, "absolute paths are not allowed");
+    }
+    std::vector<std::string> components = split_path(name);
+    if (std::find(components.begin(), components.end(), "..") != components.end()) {
+      throw ArchiveError(name, "path escapes the job directory");
+    }
+    if (const char* reason = refused_type(entry)) {
+      throw ArchiveError(name, reason);
+    }
+    const bool is_directory = archive_entry_filetype(entry) == AE_IFDIR;
+    if (components.empty()) {
+      if (is_directory) {
+        return std::nullopt;  // "./": the target directory itself
+      }
+      throw ArchiveError(name, "empty path");
+    }
+    claim_path(components, is_directory, name);
+    if (is_directory) {
+      static_cast<void>(directories_.open(components, components.size(), name));
+      return std::nullopt;
+    }
+    if (archive_entry_size_is_set(entry) && archive_entry_size(entry) > 0) {
+      declared_ += static_cast<std::uint64_t>(archive_entry_size(entry));
+      budget_.check_declared(declared_, name);
+    }
+    static_cast<void>(directories_.open(components, components.size() - 1, name));
+    return PlannedFile{position, name, std::move(components)};
+  }
+
+ private:
+  // Records the entry's path and its parents, refusing a path that is already a file, or
+  // a file where a directory is.
+  void claim_path(const std::vector<std::string>& components, bool is_directory, const std::string& name) {
+    std::string path;
+    for (std::size_t i = 0; i < components.size(); ++i) {
+      path += (i == 0 ? "" : "/") + components[i];
+      const bool last = i + 1 == components.size();
+      const bool wants_directory = !last || is_directory;
+      const auto [it, inserted] = kinds_.try_emplace(path, wants_directory);
+      if (inserted || (it->second && wants_directory)) {
+        continue;
+      }
+      if (!it->second && wants_directory) {
+        throw ArchiveError(name, "\"" + path + "\" is not a directory");
+      }
       throw ArchiveError(name, "duplicate entry: the path already exists");
     }
-    if (error == ENAMETOOLONG) {
-      throw ArchiveError(name, "a name in the path is too long for the file system");
-    }
-    throw_system_error(error, "cannot create", target_dir_ / relative);
   }
 
-  static fs::path relative_path(const std::vector<std::string>& components, std::size_t count) {
-    fs::path path;
-    for (std::size_t i = 0; i < count; ++i) {
-      path /= components[i];
+  const ExtractLimits& limits_;
+  Budget& budget_;
+  Directories& directories_;
+  std::unordered_map<std::string, bool> kinds_;  // relative path -> is a directory
+  std::uint64_t declared_ = 0;
+};
+
+// Starts writing these bytes to disk without waiting, so the disk works while the
+// archive is decompressed and the final syncfs finds little left to do. A hint only.
+void start_writeback(int fd, off_t offset, off_t length) {
+  static_cast<void>(::sync_file_range(fd, offset, length, SYNC_FILE_RANGE_WRITE));
+}
+
+// Writes the data of the entry `reader` is positioned at into its new file. Returns
+// early (leaving the file short) once `stop` is set: another thread failed.
+void write_file(archive* reader, Directories& directories, const PlannedFile& file, Budget& budget,
+                std::vector<char>& buffer, const std::atomic<bool>& stop) {
+  const std::vector<std::string>& components = file.components;
+  const fs::path relative = relative_path(components, components.size());
+  const fs::path path = directories.target_dir() / relative;
+  const int parent = directories.open(components, components.size() - 1, file.name);
+  const UniqueFd out(
+      ::openat(parent, components.back().c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644));
+  if (!out) {
+    fail_create(errno, file.name, directories.target_dir(), relative);
+  }
+  off_t written = 0;
+  off_t flushed = 0;
+  while (!stop.load(std::memory_order_relaxed)) {
+    const la_ssize_t got = archive_read_data(reader, buffer.data(), buffer.size());
+    if (got < 0) {
+      throw ArchiveError(file.name, libarchive_error(reader));
     }
-    return path;
+    if (got == 0) {
+      break;
+    }
+    budget.reserve(static_cast<std::uint64_t>(got), file.name);
+    write_all(out.get(), {buffer.data(), static_cast<std::size_t>(got)}, path);
+    written += static_cast<off_t>(got);
+    if (written - flushed >= writeback_step) {
+      start_writeback(out.get(), flushed, written - flushed);
+      flushed = written;
+    }
+  }
+  if (flushed > 0 && written > flushed) {
+    start_writeback(out.get(), flushed, written - flushed);
+  }
+}
+
+// Reads the entries' headers in order, admitting each; streams the data of a file
+// entry right away, except in a zip: its entries can be read independently, so the
+// files are written afterwards by several threads, each with its own reader, taking
+// the next file not yet taken (inflating is what takes the time, and it is single-
+// threaded per entry).
+class Extraction {
+ public:
+  Extraction(const fs::path& archive_path, const fs::path& target_dir, const ExtractLimits& limits)
+      : archive_path_(archive_path), target_dir_(target_dir), limits_(limits) {
+    struct stat archive_stat {};
+    if (::stat(archive_path.c_str(), &archive_stat) != 0) {
+      throw_system_error(errno, "cannot stat", archive_path);
+    }
+    budget_.emplace(limits, static_cast<std::uint64_t>(archive_stat.st_size));
+    root_ = UniqueFd(::open(target_dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (!root_) {
+      throw_system_error(errno, "cannot open target directory", target_dir);
+    }
+  }
+
+  ExtractStats run() {
+    const ReadArchive reader = open_reader(archive_path_);
+    Directories directories(root_.get(), target_dir_);
+    Admission admission(limits_, *budget_, directories);
+    std::vector<char> buffer(data_buffer_size);
+    const std::atomic<bool> never{false};
+    std::vector<PlannedFile> deferred;
+    std::string previous;
+    std::uint64_t position = 0;
+    for (;;) {
+      archive_entry* entry = nullptr;
+      const int status = archive_read_next_header(reader.get(), &entry);
+      if (status == ARCHIVE_EOF) {
+        break;
+      }
+      ++position;
+      if (status != ARCHIVE_OK && status != ARCHIVE_WARN) {
+        throw ArchiveError("#" + std::to_string(position),
+                           (previous.empty() ? std::string("unreadable header: ")
+                                             : "unreadable header after \"" + printable_name(previous) + "\": ") +
+                               libarchive_error(reader.get()));
+      }
+      previous = entry_name(reader.get(), entry, position);
+      std::optional<PlannedFile> file = admission.admit(entry, previous, position);
+      if (!file) {
+        continue;
+      }
+      if ((archive_format(reader.get()) & ARCHIVE_FORMAT_BASE_MASK) == ARCHIVE_FORMAT_ZIP) {
+        deferred.push_back(std::move(*file));
+      } else {
+        write_file(reader.get(), directories, *file, *budget_, buffer, never);
+      }
+    }
+    write_in_parallel(deferred);
+    make_durable();
+    return {position, budget_->written()};
+  }
+
+ private:
+  void write_in_parallel(const std::vector<PlannedFile>& files) {
+    const std::size_t threads = std::min(std::max<std::size_t>(limits_.threads, 1), files.size());
+    std::atomic<std::size_t> next{0};
+    std::atomic<bool> stop{false};
+    std::mutex mutex;
+    std::exception_ptr first_error;
+    const auto work = [&] {
+      try {
+        write_claimed(files, next, stop);
+      } catch (...) {
+        const std::lock_guard lock(mutex);
+        if (!first_error) {
+          first_error = std::current_exception();
+        }
+        stop = true;
+      }
+    };
+    {
+      std::vector<std::jthread> helpers;
+      for (std::size_t i = 1; i < threads; ++i) {
+        helpers.emplace_back(work);
+      }
+      if (threads > 0) {
+        work();
+      }
+    }
+    if (first_error) {
+      std::rethrow_exception(first_error);
+    }
+  }
+
+  // Writes files taken from `files` in order with a reader of its own (taken files are
+  // increasing, so the reader only moves forward) until none is left or `stop` is set.
+  void write_claimed(const std::vector<PlannedFile>& files, std::atomic<std::size_t>& next,
+                     const std::atomic<bool>& stop) {
+    const ReadArchive reader = open_reader(archive_path_);
+    Directories directories(root_.get(), target_dir_);
+    std::vector<char> buffer(data_buffer_size);
+    std::uint64_t position = 0;
+    for (std::size_t taken = next++; taken < files.size() && !stop; taken = next++) {
+      const PlannedFile& file = files[taken];
+      archive_entry* entry = nullptr;
+      while (position < file.position) {
+        const int status = archive_read_next_header(reader.get(), &entry);
+        ++position;
+        if (status != ARCHIVE_OK && status != ARCHIVE_WARN) {
+          throw ArchiveError(file.name, "unreadable header on the second read: " + libarchive_error(reader.get()));
+        }
+      }
+      if (entry_name(reader.get(), entry, position) != file.name) {
+        throw ArchiveError(file.name, "the archive changed while it was extracted");
+      }
+      write_file(reader.get(), directories, file, *budget_, buffer, stop);
+    }
   }
 
   // One syncfs(2) of the target's file system makes every file and directory written
@@ -426,16 +592,11 @@ class Extraction {
     }
   }
 
+  fs::path archive_path_;
   fs::path target_dir_;
   ExtractLimits limits_;
-  std::uint64_t archive_size_ = 0;
+  std::optional<Budget> budget_;
   UniqueFd root_;
-  ReadArchive reader_;
-  std::vector<char> buffer_;
-  std::uint64_t entries_ = 0;
-  std::uint64_t total_bytes_ = 0;
-  std::string cached_key_;
-  UniqueFd cached_fd_;
 };
 
 struct SourceItem {
@@ -522,6 +683,12 @@ ExtractStats extract_archive(const fs::path& archive_path, const fs::path& targe
     return {};
   }
   return Extraction(archive_path, target_dir, limits).run();
+}
+
+void read_local_timezone_once() {
+  if (std::getenv("TZ") == nullptr) {
+    ::setenv("TZ", ":/etc/localtime", 0);
+  }
 }
 
 std::uint64_t zip_directory(const fs::path& dir, const fs::path& zip_out) {

@@ -670,6 +670,7 @@ void read_yaml(const YAML::Node& root, Config& config, Origins& origins) {
   read_size(limits, "max_total_bytes", config.limits.max_total_bytes);
   read_count(limits, "max_entries", config.limits.max_entries);
   read(limits, "max_ratio", config.limits.max_ratio, 1.0);
+  read(limits, "extract_threads", config.limits.extract_threads, 1);
   limits.reject_unknown_keys();
 
   auto intake = top.section("intake");
@@ -886,6 +887,7 @@ std::string describe(const Config& config) {
     out << YAML::Key << "max_total_bytes" << YAML::Value << format_size(config.limits.max_total_bytes);
     out << YAML::Key << "max_entries" << YAML::Value << config.limits.max_entries;
     out << YAML::Key << "max_ratio" << YAML::Value << config.limits.max_ratio;
+    out << YAML::Key << "extract_threads" << YAML::Value << config.limits.extract_threads;
   });
   section("intake", [&] {
     duration("poll_interval", config.intake.poll_interval);

@@ -16,7 +16,9 @@
 //   O_NOFOLLOW, so a symlink that appears on disk is never followed;
 // - everything written is durable on return: one syncfs(2) of the target's file system
 //   (stronger than an fsync per file and directory, and much faster for many files);
-// - modes in the archive are ignored (files 0644, directories 0755, before umask).
+// - modes in the archive are ignored (files 0644, directories 0755, before umask);
+// - in a zip, every header is checked (and the directories made) before any data is
+//   written; the files are then inflated by several threads, one entry each.
 // Every refusal throws ArchiveError naming the entry. On any error target_dir may hold a
 // partial extraction: the caller (who builds the job directory under a temporary name)
 // discards it.
@@ -37,6 +39,10 @@ struct ExtractLimits {
   // entry's compressed size, so the ratio is over the whole archive, checked as data
   // is written.
   double max_ratio = 200.0;
+  // Threads inflating a zip's entries at once, one entry each. More threads than cores
+  // still pays: the cores share the entries' work out evenly instead of one core
+  // inflating the last entry alone. Other formats are one stream: the calling thread.
+  std::size_t threads = 4;
 };
 
 // An archive that is refused or unreadable. what() reads like
@@ -61,6 +67,11 @@ struct ExtractStats {
 // faults and std::system_error for the target file system's (disk full, permissions).
 [[nodiscard]] ExtractStats extract_archive(const std::filesystem::path& archive,
                                            const std::filesystem::path& target_dir, const ExtractLimits& limits);
+
+// glibc reads /etc/localtime again on every mktime() while TZ is unset, and libarchive
+// calls mktime() for every zip entry (four stat calls each). Sets TZ to that same zone
+// when unset, so it is read once. Call at process start, before any thread.
+void read_local_timezone_once();
 
 // Writes a deflate zip of `dir` to the new file `zip_out` (names relative to `dir`,
 // sorted; regular files and directories only: a symlink or special file in `dir` throws

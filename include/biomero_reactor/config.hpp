@@ -119,6 +119,7 @@ struct Config {
     std::uint64_t max_total_bytes = std::uint64_t{10} << 30;
     std::uint64_t max_entries = 100000;
     double max_ratio = 200.0;
+    int extract_threads = 4;
     bool operator==(const Limits&) const = default;
   } limits;
 

@@ -70,6 +70,29 @@ BOOST_AUTO_TEST_CASE(a_zipped_results_tree_extracts_to_identical_files_in_nested
   BOOST_TEST(stats.bytes == (3U << 20) + 70000U + 21U);
 }
 
+BOOST_AUTO_TEST_CASE(a_zip_extracted_by_one_two_or_four_threads_gives_the_same_files) {
+  TempTree temp;
+  for (unsigned i = 0; i < 24; ++i) {
+    // Large and small entries mixed, so threads take entries of different lengths.
+    const std::size_t size = i % 5 == 0 ? (std::size_t{2} << 20) + i : 1000 * i;
+    temp.write("results/data/" + std::to_string(i % 3) + "/image" + std::to_string(i) + ".tif",
+               random_bytes(size, 100 + i));
+  }
+  const auto original = tree(temp.path() / "results");
+  static_cast<void>(zip_directory(temp.path() / "results", temp.path() / "1_out.zip"));
+  for (const std::size_t threads : {1, 2, 4}) {
+    BOOST_TEST_CONTEXT("threads = " << threads) {
+      const fs::path target = temp.path() / ("extracted-" + std::to_string(threads));
+      fs::create_directory(target);
+      ExtractLimits limits;
+      limits.threads = threads;
+      const ExtractStats stats = extract_archive(temp.path() / "1_out.zip", target, limits);
+      BOOST_TEST(tree(target) == original);
+      BOOST_TEST(stats.entries == original.size());
+    }
+  }
+}
+
 BOOST_AUTO_TEST_CASE(zip_directory_writes_a_zip_that_unzip_accepts) {
   TempTree temp;
   write_results(temp);

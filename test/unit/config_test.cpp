@@ -184,7 +184,7 @@ destination:
 names:
   users: {52: alice, "53": bob}
   groups: {3: team-a}
-limits: {max_total_bytes: 500MB, max_entries: 10, max_ratio: 50.5}
+limits: {max_total_bytes: 500MB, max_entries: 10, max_ratio: 50.5, extract_threads: 2}
 intake: {poll_interval: 1m, batch: 20}
 listener: {heartbeat_interval: 20s, heartbeat_timeout: 2s, backoff_initial: 1s, backoff_max: 1m}
 jobs: {lease: 2m, max_attempts: 9, shutdown_grace: 0s}
@@ -215,6 +215,7 @@ http: {listen: "127.0.0.1:9464"}
   BOOST_TEST(config.limits.max_total_bytes == 500'000'000u);
   BOOST_TEST(config.limits.max_entries == 10u);
   BOOST_TEST(config.limits.max_ratio == 50.5);
+  BOOST_TEST(config.limits.extract_threads == 2);
   BOOST_TEST(config.intake.batch == 20);
   BOOST_TEST(config.listener.backoff_max.count() == Duration(1min).count());
   BOOST_TEST(config.jobs.shutdown_grace.count() == 0);
@@ -260,6 +261,7 @@ BOOST_AUTO_TEST_CASE(a_wrong_type_or_value_is_named_by_its_key) {
       {"limits:\n  max_total_bytes: 0\n", "limits.max_total_bytes"},
       {"limits:\n  max_ratio: 0.5\n", "limits.max_ratio"},
       {"limits:\n  max_ratio: .nan\n", "limits.max_ratio"},
+      {"limits:\n  extract_threads: 0\n", "limits.extract_threads"},
       {"importer:\n  base_dir_override: data\n", "importer.base_dir_override"},
       {"database:\n  events_url: mysql://u:p@h/db\n", "database.events_url"},
       {"database:\n  importer_url: sqlite:///x.db\n", "database.importer_url"},

@@ -328,6 +328,63 @@ BOOST_AUTO_TEST_CASE(a_crc_error_in_a_stored_entry_fails) {
   p.expect_refused("data.csv", "CRC");
 }
 
+BOOST_AUTO_TEST_CASE(a_crc_error_in_one_of_many_entries_fails_with_several_threads) {
+  const Playground p;
+  std::vector<Item> items;
+  for (int i = 0; i < 8; ++i) {
+    items.push_back(file("e" + std::to_string(i), std::string(1 << 20, static_cast<char>('a' + i))));
+  }
+  write_archive(p.archive, Format::stored_zip, items);
+  std::string bytes = test::read_file(p.archive);
+  const std::size_t at = bytes.find(std::string(1 << 20, 'f'));  // the data of e5
+  BOOST_REQUIRE(at != std::string::npos);
+  bytes[at + 1000] = 'X';
+  write_bytes(p.archive, bytes);
+  ExtractLimits limits;
+  limits.threads = 4;
+  p.expect_refused("e5", "CRC", limits);
+}
+
+BOOST_AUTO_TEST_CASE(entries_that_lie_about_their_size_stop_at_the_total_limit_across_threads) {
+  const Playground p;
+  std::vector<Item> items;
+  for (int i = 0; i < 6; ++i) {
+    items.push_back(file("zeros" + std::to_string(i), std::string(8 << 20, '\0')));
+  }
+  write_archive(p.archive, Format::zip, items);
+  // Each entry declares 1000 bytes instead of 8 MiB, in both headers.
+  std::string bytes = test::read_file(p.archive);
+  const std::uint32_t real_size = 8U << 20;
+  char real[4];
+  std::memcpy(real, &real_size, 4);
+  int patched = 0;
+  for (std::size_t at = bytes.find(std::string(real, 4)); at != std::string::npos;
+       at = bytes.find(std::string(real, 4), at + 4)) {
+    const std::uint32_t lie = 1000;
+    std::memcpy(&bytes[at], &lie, 4);
+    ++patched;
+  }
+  BOOST_REQUIRE(patched >= 12);
+  write_bytes(p.archive, bytes);
+
+  ExtractLimits limits;
+  limits.threads = 4;
+  limits.max_total_bytes = 10 << 20;
+  limits.max_ratio = 1e6;
+  std::optional<ArchiveError> refusal;
+  try {
+    static_cast<void>(extract_archive(p.archive, p.target, limits));
+  } catch (const ArchiveError& error) {
+    refusal = error;
+  }
+  BOOST_REQUIRE(refusal);
+  BOOST_TEST_MESSAGE(refusal->what());
+  BOOST_TEST(refusal->entry.starts_with("zeros"));
+  BOOST_TEST(std::string(refusal->what()).find("exceeds limits.max_total_bytes") != std::string::npos);
+  // The threads reserve every block before writing it: the limit holds across them.
+  BOOST_TEST(bytes_below(p.target) <= limits.max_total_bytes);
+}
+
 BOOST_AUTO_TEST_CASE(an_empty_zip_extracts_nothing_and_is_not_an_error) {
   const Playground p;
   write_archive(p.archive, Format::zip, {});
@@ -363,6 +420,15 @@ BOOST_AUTO_TEST_CASE(a_duplicate_entry_fails_instead_of_overwriting) {
   const Playground p;
   write_archive(p.archive, Format::zip, {file("a.txt", "first"), file("a.txt", "second")});
   p.expect_refused("a.txt", "duplicate entry");
+  // A zip's headers are all checked before any of its data is written.
+  BOOST_TEST(!fs::exists(p.target / "a.txt"));
+}
+
+BOOST_AUTO_TEST_CASE(a_duplicate_entry_in_a_tar_fails_instead_of_overwriting) {
+  const Playground p;
+  write_archive(p.archive, Format::ustar, {file("a.txt", "first"), file("a.txt", "second")});
+  p.expect_refused("a.txt", "duplicate entry");
+  // A tar is one stream: the first copy was written before the second header was read.
   BOOST_TEST(test::read_file(p.target / "a.txt") == "first");
 }
 
