@@ -1,11 +1,14 @@
 #include "biomero_reactor/pipeline.hpp"
 
+#include <signal.h>
 #include <unistd.h>
 
 #include <boost/asio/post.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
+#include <cerrno>
+#include <charconv>
 #include <map>
 #include <random>
 
@@ -295,7 +298,8 @@ asio::awaitable<void> archive_step(PipelineContext& ctx, Job& job, const Workflo
               {{"workflow_id", wf.id.str()}, {"job_id", job.slurm_job_id}, {"path", log_path.string()}});
   }
   const std::string csv = metadata_csv(wf, job.slurm_job_id, names.user, names.group);
-  const ExtractLimits limits{ctx.cfg.limits.max_total_bytes, ctx.cfg.limits.max_entries, ctx.cfg.limits.max_ratio};
+  const ExtractLimits limits{ctx.cfg.limits.max_total_bytes, ctx.cfg.limits.max_entries, ctx.cfg.limits.max_ratio,
+                             static_cast<std::size_t>(ctx.cfg.limits.extract_threads)};
   // Named, capturing by reference only: g++ 12 mis-destroys temporaries with owning
   // captures inside a co_await expression.
   const auto build = [&] { return build_job_dir(base, wf.id, job.slurm_job_id, src, limits, csv, true); };
@@ -404,6 +408,48 @@ asio::awaitable<void> retry_later(PipelineContext& ctx, Job& job, std::string er
 }
 
 }  // namespace
+
+std::string default_instance() {
+  char host[256] = {};
+  ::gethostname(host, sizeof host - 1);
+  return std::string(host) + ":" + std::to_string(::getpid());
+}
+
+namespace {
+
+bool is_gone(const std::string& owner, const std::string& self) {
+  if (owner == self) return true;
+  const std::string mine = default_instance();
+  const std::size_t colon = owner.rfind(':');
+  if (colon == std::string::npos || owner.compare(0, colon + 1, mine, 0, mine.rfind(':') + 1) != 0) return false;
+  pid_t pid = 0;
+  const char* end = owner.data() + owner.size();
+  const auto [at, error] = std::from_chars(owner.data() + colon + 1, end, pid);
+  if (error != std::errc() || at != end || pid <= 0) return false;
+  return ::kill(pid, 0) != 0 && errno == ESRCH;
+}
+
+}  // namespace
+
+asio::awaitable<int> release_leases_of_gone_reactors(PipelineContext& ctx) {
+  auto c = co_await ctx.events.acquire();
+  const auto owners = co_await c->query(
+      "SELECT DISTINCT lease_owner FROM biomero_reactor.jobs "
+      "WHERE lease_owner IS NOT NULL AND lease_expires_at > now()");
+  int released = 0;
+  for (int i = 0; i < owners.rows(); ++i) {
+    const std::string owner(owners.text(i, 0));
+    if (!is_gone(owner, ctx.instance)) continue;
+    const auto freed = co_await c->query(
+        "UPDATE biomero_reactor.jobs SET lease_owner = NULL, lease_expires_at = NULL WHERE lease_owner = $1 "
+        "RETURNING id",
+        pg::params(owner));
+    log::info("resuming the jobs of a reactor that is no longer running",
+              {{"previous_instance", owner}, {"jobs", freed.rows()}});
+    released += freed.rows();
+  }
+  co_return released;
+}
 
 asio::awaitable<std::vector<JobRef>> claim_jobs(PipelineContext& ctx, int limit) {
   auto c = co_await ctx.events.acquire();

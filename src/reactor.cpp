@@ -33,12 +33,6 @@ constexpr const char* workflow_channel = "biomero_reactor_workflow";
 constexpr const char* import_channel = "biomero_reactor_import";
 constexpr const char* jobs_channel = "biomero_reactor_jobs";  // new or resubmitted jobs to claim
 
-std::string default_instance() {
-  char host[256] = {};
-  ::gethostname(host, sizeof host - 1);
-  return std::string(host) + ":" + std::to_string(::getpid());
-}
-
 HttpAnswer json_answer(unsigned status, boost::json::object body) {
   return HttpAnswer{status, "application/json", boost::json::serialize(body) + "\n"};
 }
@@ -419,6 +413,7 @@ struct Reactor::Impl {
     ctx->step_finished = [this](const std::string& state, double seconds) {
       step_durations.try_emplace(state, step_duration_histogram()).first->second.observe(seconds);
     };
+    co_await release_leases_of_gone_reactors(*ctx);
     log::info("biomero-reactor started",
               {{"version", BIOMERO_REACTOR_VERSION},
                {"instance", opts.instance},

@@ -46,6 +46,16 @@ struct JobRef {
   std::string state;
 };
 
+// host:pid, the lease owner's name unless --instance gives another.
+std::string default_instance();
+
+// At start, before claiming: frees the leases of reactors known to be gone, so their
+// jobs resume now instead of after jobs.lease. Gone: this instance's own name (an
+// earlier run; a restarted container has the same host name and pid), or
+// "<this host>:<pid>" with no such process any more. A reactor on another host cannot
+// be checked: its leases expire. Returns how many jobs were freed.
+boost::asio::awaitable<int> release_leases_of_gone_reactors(PipelineContext& ctx);
+
 // Leases up to `limit` runnable jobs (FOR UPDATE SKIP LOCKED).
 boost::asio::awaitable<std::vector<JobRef>> claim_jobs(PipelineContext& ctx, int limit);
 

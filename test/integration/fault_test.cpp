@@ -183,11 +183,14 @@ struct Faults {
 
   // Fast timings: a lease a restarted reactor waits out in 2 s, a heartbeat that notices a
   // silent LISTEN connection within a second or two.
-  fs::path config(const std::string& events_url = "", const std::string& intake = "intake:\n  poll_interval: 1s\n") {
+  fs::path config(const std::string& events_url = "", const std::string& intake = "intake:\n  poll_interval: 1s\n",
+                  const std::string& lease = "2s") {
     return write_reactor_config(tree.path(), events_url.empty() ? db.conninfo() : events_url,
                                 pipeline_yaml(tree.path()) +
                                     "import:\n  degraded_poll_interval: 200ms\n  poll_interval: 1s\n"
-                                    "jobs:\n  lease: 2s\n  shutdown_grace: 5s\n"
+                                    "jobs:\n  lease: " +
+                                    lease +
+                                    "\n  shutdown_grace: 5s\n"
                                     "listener:\n  heartbeat_interval: 500ms\n  heartbeat_timeout: 1s\n"
                                     "  backoff_initial: 100ms\n  backoff_max: 500ms\n" +
                                     intake);
@@ -327,6 +330,54 @@ BOOST_DATA_TEST_CASE_F(Faults, a_reactor_killed_right_after_a_step_resumes_and_i
   BOOST_REQUIRE_EQUAL(run_reactor(cfg, {"--log-format", "json", "run", "--once"}, &out), 0);
   expect_each_job_imported_exactly_once({wf});
   if (step != "imported") BOOST_TEST(out.find(step_log("job imported")) != std::string::npos);
+}
+
+// A lease far longer than the test may take: the job finishes only if the restarted
+// reactor frees the lease its killed predecessor held.
+BOOST_DATA_TEST_CASE_F(Faults, a_restarted_reactor_resumes_its_killed_predecessors_job_without_waiting_out_the_lease,
+                       boost::unit_test::data::make(std::vector<std::string>{"", "reactor-x"}), instance) {
+  const auto cfg = config("", "intake:\n  poll_interval: 1s\n", "1h");
+  auto imp = importer(db.conninfo(), tree.path() / "importer.log", {"--interval", "100"});
+  const SampleWorkflow wf = completed_workflow();
+  std::vector<std::string> named;
+  if (!instance.empty()) named = {"--instance", instance};
+
+  auto killed =
+      start_reactor(cfg, tree.path() / "killed.log", named, {{"BIOMERO_REACTOR_TEST_STOP_AT_STEP", "archived"}});
+  BOOST_REQUIRE_EQUAL(killed->wait(30s).value_or(-1), 137);
+  BOOST_REQUIRE_EQUAL(job_state(wf), "archived");
+  BOOST_REQUIRE_EQUAL(db.count("SELECT count(*) FROM biomero_reactor.jobs WHERE lease_expires_at > now() + '50 min'"),
+                      1);
+
+  std::vector<std::string> args = named;
+  args.emplace_back("--once");
+  auto restarted = start_reactor(cfg, tree.path() / "restarted.log", args);
+  BOOST_REQUIRE_EQUAL(restarted->wait(60s).value_or(-1), 0);
+  expect_each_job_imported_exactly_once({wf});
+  BOOST_TEST(restarted->output().find("resuming the jobs of a reactor that is no longer running") != std::string::npos);
+}
+
+BOOST_FIXTURE_TEST_CASE(a_lease_of_a_running_reactor_or_of_another_host_is_left_alone, Faults) {
+  const auto cfg = config("", "intake:\n  poll_interval: 1s\n", "1h");
+  const SampleWorkflow wf = completed_workflow();
+  auto killed = start_reactor(cfg, tree.path() / "killed.log", {}, {{"BIOMERO_REACTOR_TEST_STOP_AT_STEP", "started"}});
+  BOOST_REQUIRE_EQUAL(killed->wait(30s).value_or(-1), 137);
+  char host[256] = {};
+  ::gethostname(host, sizeof host - 1);
+  // This test process runs on this host; "elsewhere" cannot be checked from here.
+  for (const std::string& owner : {std::string(host) + ":" + std::to_string(::getpid()), std::string("elsewhere:1")}) {
+    BOOST_TEST_CONTEXT("lease owner " << owner) {
+      db.query("UPDATE biomero_reactor.jobs SET lease_owner = $1", pg::params(owner));
+      auto reactor = start_reactor(cfg, tree.path() / "reactor.log");
+      BOOST_REQUIRE(eventually([&] { return reactor->output().find("biomero-reactor started") != std::string::npos; }));
+      std::this_thread::sleep_for(2s);  // two intake and scheduler passes
+      reactor->signal(SIGTERM);
+      BOOST_REQUIRE_EQUAL(reactor->wait(30s).value_or(-1), 0);
+      BOOST_TEST(job_state(wf) == "started");
+      BOOST_TEST(db.scalar("SELECT lease_owner FROM biomero_reactor.jobs") == owner);
+      BOOST_TEST(reactor->output().find("resuming the jobs") == std::string::npos);
+    }
+  }
 }
 
 BOOST_FIXTURE_TEST_CASE(terminating_every_reactor_connection_while_orders_wait_still_ends_imported, Faults) {
