@@ -192,4 +192,33 @@ BOOST_FIXTURE_TEST_CASE(replay_imports_a_workflow_again_as_the_next_attempt, Flo
   BOOST_TEST(run_reactor(cfg, {"replay", "../etc"}, &out) == 2);
 }
 
+// NL-BIOMERO may keep BIOMERO.importer's tracking table in a database of its own
+// (INGEST_TRACKING_DB_URL): orders go there and its NOTIFY comes from there.
+BOOST_FIXTURE_TEST_CASE(with_the_importer_in_its_own_database_orders_and_their_notify_come_from_there, Flow) {
+  TestDb importer_db(false);
+  // Each database keeps only its own side, so a query sent to the wrong one fails.
+  db.script("DROP TABLE public.imports CASCADE");
+  importer_db.script("DROP TABLE public.workflowtracker_events CASCADE");
+  // The backstop poll is an hour away: the job can only finish through the importer
+  // database's NOTIFY.
+  const auto cfg =
+      write_reactor_config(tree.path(), db.conninfo(), pipeline_yaml(tree.path()) + "import:\n  poll_interval: 1h\n",
+                           importer_db.conninfo());
+  std::string out;
+  BOOST_REQUIRE_EQUAL(run_reactor(cfg, {"install-sql"}, &out), 0);
+  BOOST_TEST_MESSAGE(out);
+  BOOST_TEST(importer_db.count("SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'biomero_reactor_import%'") == 2);
+
+  auto importer = start_standin_importer(importer_db.conninfo(), tree.path() / "importer.log", {"--interval", "100"});
+  const SampleWorkflow wf = completed_workflow();
+  auto reactor = start_reactor(cfg, tree.path() / "reactor.log", {"--once"});
+  BOOST_REQUIRE_EQUAL(reactor->wait(60s).value_or(-1), 0);
+  BOOST_TEST(job_state(wf.id) == "imported");
+  BOOST_TEST(importer_db.count("SELECT count(*) FROM public.imports WHERE stage = 'Import Completed'") == 1);
+  const std::vector<std::string> expected{"IMPORTING", "IMPORTED", "TaskCompleted"};
+  BOOST_TEST(import_statuses(wf.id) == expected, boost::test_tools::per_element());
+  BOOST_TEST(reactor->output().find("\"import_notifications\":true") != std::string::npos);
+  BOOST_TEST(reactor->output().find("notifications unavailable") == std::string::npos);  // never fell back to polling
+}
+
 BOOST_AUTO_TEST_SUITE_END()
