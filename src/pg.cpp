@@ -314,6 +314,10 @@ Pool::Lease::~Lease() {
   if (pool_ != nullptr && conn_) pool_->give_back(std::move(conn_));
 }
 
+void Pool::close_idle() {
+  for (auto& c : idle_) c->close();
+}
+
 void Pool::give_back(std::unique_ptr<Connection> c) {
   idle_.push_back(std::move(c));
   if (!waiters_.empty()) {

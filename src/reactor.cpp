@@ -227,9 +227,11 @@ struct Reactor::Impl {
         systemd.send("READY=1\nSTATUS=listening for completed workflows");
       }
     };
-    cb.health_changed = [this](bool healthy) {
-      if (!healthy)
+    cb.health_changed = [this, for_events](bool healthy) {
+      if (!healthy) {
         log::warn("notifications unavailable: polling every " + format_duration(cfg.import.degraded_poll_interval));
+        (for_events ? events : importer()).close_idle();
+      }
       intake_wake.notify();
       waiter_wake.notify();
     };

@@ -170,6 +170,11 @@ class Pool {
   asio::awaitable<Lease> acquire();
   [[nodiscard]] const std::string& conninfo() const { return conninfo_; }
 
+  // Closes the idle connections; each connects again when next acquired. For when the
+  // LISTEN session to the same server was found dead: they most likely died with it,
+  // and a query on a dead connection waits out the whole I/O timeout.
+  void close_idle();
+
  private:
   void give_back(std::unique_ptr<Connection> c);
 

@@ -80,6 +80,14 @@ class TcpRelay {
     return false;
   }
 
+  // Every connection relayed so far goes silent (a NAT or firewall dropping its state
+  // for them all); new connections are relayed as before. Returns how many.
+  int freeze_all() {
+    std::lock_guard lock(mutex_);
+    for (auto& p : pairs_) p.frozen = true;
+    return static_cast<int>(pairs_.size());
+  }
+
  private:
   struct Pair {
     int client = -1, server = -1;
@@ -441,6 +449,34 @@ BOOST_FIXTURE_TEST_CASE(a_silently_dead_listen_connection_is_noticed_by_the_hear
   BOOST_TEST(reactor->output().find("did not answer within 1000 ms") != std::string::npos);
   BOOST_TEST(relay.accepted() > before);  // the new session came through the relay too
   BOOST_TEST(eventually([&] { return job_state(wf) == "imported"; }, 30s));
+  reactor->signal(SIGTERM);
+  BOOST_TEST(reactor->wait(30s).value_or(-1) == 0);
+  expect_each_job_imported_exactly_once({wf});
+}
+
+BOOST_FIXTURE_TEST_CASE(when_every_connection_goes_silent_the_catch_up_does_not_wait_on_the_dead_ones, Faults) {
+  TcpRelay relay(cluster_port());
+  const std::string via_relay =
+      "host=127.0.0.1 port=" + std::to_string(relay.port()) + " user=postgres dbname=" + db.name();
+  const auto cfg = config(via_relay, "intake:\n  poll_interval: 1h\n");
+  auto imp = importer(db.conninfo(), tree.path() / "importer.log", {"--interval", "100"});
+  auto reactor = start_reactor(cfg, tree.path() / "reactor.log");
+  BOOST_REQUIRE(eventually([&] { return reactor->output().find(step_log("listening")) != std::string::npos; }));
+  std::this_thread::sleep_for(500ms);  // start-up queries done: the pool's connections are idle
+
+  BOOST_REQUIRE_GE(relay.freeze_all(), 2);  // the LISTEN session and the pool's
+  const auto frozen_at = std::chrono::steady_clock::now();
+  const SampleWorkflow wf = completed_workflow();  // its NOTIFY goes into the silent LISTEN session
+  // The catch-up after reconnecting runs on fresh connections: it would otherwise wait
+  // out the pool's 30 s I/O timeout on an idle connection that died with the listener's.
+  BOOST_TEST(eventually([&] { return !job_state(wf).empty(); }, 10s));
+  BOOST_TEST_MESSAGE(
+      "job created "
+      << std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - frozen_at).count()
+      << " ms after every connection went silent");
+  // A query sent on a pool connection before the listener noticed still waits out that
+  // timeout; then everything finishes.
+  BOOST_TEST(eventually([&] { return job_state(wf) == "imported"; }, 60s));
   reactor->signal(SIGTERM);
   BOOST_TEST(reactor->wait(30s).value_or(-1) == 0);
   expect_each_job_imported_exactly_once({wf});
