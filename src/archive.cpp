@@ -257,8 +257,7 @@ std::string entry_name(archive* reader, archive_entry* entry, std::uint64_t posi
 // An entry that becomes a regular file, admitted before any of its data is read.
 struct PlannedFile {
   std::uint64_t position = 0;  // among the archive's entries, from 1
-  std::string name;            // raw, for messages
-  std::vector<std::string> components;
+  std::string name;            // raw, checked; split again when written (keeps the plan small)
 };
 
 // The caps on what the archive produces. The threads writing data reserve each block
@@ -396,24 +395,37 @@ class Admission {
       budget_.check_declared(declared_, name);
     }
     static_cast<void>(directories_.open(components, components.size() - 1, name));
-    return PlannedFile{position, name, std::move(components)};
+    return PlannedFile{position, name};
   }
 
  private:
   // Records the entry's path and its parents, refusing a path that is already a file, or
-  // a file where a directory is.
+  // a file where a directory is. The tree is kept as (parent node, name) -> node, so its
+  // memory grows with the names' length, not with the square of their depth; every path
+  // it holds, implied parents included, counts against max_entries (each is an inode).
   void claim_path(const std::vector<std::string>& components, bool is_directory, const std::string& name) {
-    std::string path;
+    std::size_t node = 0;  // the target directory
     for (std::size_t i = 0; i < components.size(); ++i) {
-      path += (i == 0 ? "" : "/") + components[i];
       const bool last = i + 1 == components.size();
       const bool wants_directory = !last || is_directory;
-      const auto [it, inserted] = kinds_.try_emplace(path, wants_directory);
-      if (inserted || (it->second && wants_directory)) {
+      std::string key(reinterpret_cast<const char*>(&node), sizeof node);
+      key += components[i];
+      const auto [it, inserted] = children_.try_emplace(std::move(key), is_directory_.size());
+      node = it->second;
+      if (inserted) {
+        is_directory_.push_back(wants_directory);
+        if (children_.size() > limits_.max_entries) {
+          throw ArchiveError(name, "more than " + std::to_string(limits_.max_entries) +
+                                       " files and directories in the archive (counting the directories its paths "
+                                       "imply)");
+        }
         continue;
       }
-      if (!it->second && wants_directory) {
-        throw ArchiveError(name, "\"" + path + "\" is not a directory");
+      if (is_directory_[node] && wants_directory) {
+        continue;
+      }
+      if (!is_directory_[node] && wants_directory) {
+        throw ArchiveError(name, "\"" + relative_path(components, i + 1).string() + "\" is not a directory");
       }
       throw ArchiveError(name, "duplicate entry: the path already exists");
     }
@@ -422,7 +434,9 @@ class Admission {
   const ExtractLimits& limits_;
   Budget& budget_;
   Directories& directories_;
-  std::unordered_map<std::string, bool> kinds_;  // relative path -> is a directory
+  std::unordered_map<std::string, std::size_t> children_;  // parent node's bytes + name -> node
+  std::vector<bool> is_directory_{true};                   // by node; node 0 is the target
+
   std::uint64_t declared_ = 0;
 };
 
@@ -436,7 +450,7 @@ void start_writeback(int fd, off_t offset, off_t length) {
 // early (leaving the file short) once `stop` is set: another thread failed.
 void write_file(archive* reader, Directories& directories, const PlannedFile& file, Budget& budget,
                 std::vector<char>& buffer, const std::atomic<bool>& stop) {
-  const std::vector<std::string>& components = file.components;
+  const std::vector<std::string> components = split_path(file.name);
   const fs::path relative = relative_path(components, components.size());
   const fs::path path = directories.target_dir() / relative;
   const int parent = directories.open(components, components.size() - 1, file.name);
@@ -521,61 +535,80 @@ class Extraction {
         write_file(reader.get(), directories, *file, *budget_, buffer, never);
       }
     }
-    write_in_parallel(deferred);
+    const std::size_t threads = write_in_parallel(deferred);
     make_durable();
-    return {position, budget_->written()};
+    return {position, budget_->written(), std::max<std::size_t>(threads, 1)};
   }
 
  private:
-  void write_in_parallel(const std::vector<PlannedFile>& files) {
-    const std::size_t threads = std::min(std::max<std::size_t>(limits_.threads, 1), files.size());
+  // Returns how many threads wrote. Of several failures, the one at the earliest entry
+  // is reported, as the one-thread path would.
+  std::size_t write_in_parallel(const std::vector<PlannedFile>& files) {
+    const std::size_t wanted = std::min(std::max<std::size_t>(limits_.threads, 1), files.size());
     std::atomic<std::size_t> next{0};
     std::atomic<bool> stop{false};
     std::mutex mutex;
-    std::exception_ptr first_error;
+    std::exception_ptr error;
+    std::uint64_t error_position = 0;
     const auto work = [&] {
+      std::uint64_t at = 0;
       try {
-        write_claimed(files, next, stop);
+        write_claimed(files, next, stop, at);
       } catch (...) {
         const std::lock_guard lock(mutex);
-        if (!first_error) {
-          first_error = std::current_exception();
+        if (!error || at < error_position) {
+          error = std::current_exception();
+          error_position = at;
         }
         stop = true;
       }
     };
+    std::size_t started = 0;
     {
       std::vector<std::jthread> helpers;
-      for (std::size_t i = 1; i < threads; ++i) {
-        helpers.emplace_back(work);
+      try {
+        for (; started + 1 < wanted; ++started) {
+          helpers.emplace_back(work);
+        }
+      } catch (const std::system_error&) {
+        // No more threads to be had (EAGAIN): the ones started and this one do the work.
       }
-      if (threads > 0) {
+      if (wanted > 0) {
         work();
+        ++started;
       }
     }
-    if (first_error) {
-      std::rethrow_exception(first_error);
+    if (error) {
+      std::rethrow_exception(error);
     }
+    return started;
   }
 
   // Writes files taken from `files` in order with a reader of its own (taken files are
   // increasing, so the reader only moves forward) until none is left or `stop` is set.
+  // `at`: the position of the entry being written, for the caller's error ordering.
   void write_claimed(const std::vector<PlannedFile>& files, std::atomic<std::size_t>& next,
-                     const std::atomic<bool>& stop) {
+                     const std::atomic<bool>& stop, std::uint64_t& at) {
     const ReadArchive reader = open_reader(archive_path_);
     Directories directories(root_.get(), target_dir_);
     std::vector<char> buffer(data_buffer_size);
     std::uint64_t position = 0;
     for (std::size_t taken = next++; taken < files.size() && !stop; taken = next++) {
       const PlannedFile& file = files[taken];
+      at = file.position;
       archive_entry* entry = nullptr;
       while (position < file.position) {
         const int status = archive_read_next_header(reader.get(), &entry);
         ++position;
+        if (status == ARCHIVE_EOF) {
+          throw ArchiveError(file.name, "the archive ended before this entry on the second read (it changed?)");
+        }
         if (status != ARCHIVE_OK && status != ARCHIVE_WARN) {
           throw ArchiveError(file.name, "unreadable header on the second read: " + libarchive_error(reader.get()));
         }
       }
+      // Paths were checked on the first read and are written from it; this only catches
+      // an archive replaced in between, which nothing but the reactor should write.
       if (entry_name(reader.get(), entry, position) != file.name) {
         throw ArchiveError(file.name, "the archive changed while it was extracted");
       }

@@ -450,11 +450,12 @@ std::int64_t parse_integer(std::string_view text) {
   return value;
 }
 
-void read(Section& section, std::string_view key, int& out, int minimum) {
+void read(Section& section, std::string_view key, int& out, int minimum,
+          int maximum = std::numeric_limits<int>::max()) {
   read_with(section, key, [&](const std::string& text) {
     const auto value = parse_integer(text);
     if (value < minimum) throw std::invalid_argument(text + " is too small (at least " + std::to_string(minimum) + ")");
-    if (value > std::numeric_limits<int>::max()) throw std::invalid_argument(text + " is too large");
+    if (value > maximum) throw std::invalid_argument(text + " is too large (at most " + std::to_string(maximum) + ")");
     out = static_cast<int>(value);
   });
 }
@@ -670,7 +671,7 @@ void read_yaml(const YAML::Node& root, Config& config, Origins& origins) {
   read_size(limits, "max_total_bytes", config.limits.max_total_bytes);
   read_count(limits, "max_entries", config.limits.max_entries);
   read(limits, "max_ratio", config.limits.max_ratio, 1.0);
-  read(limits, "extract_threads", config.limits.extract_threads, 1);
+  read(limits, "extract_threads", config.limits.extract_threads, 1, 64);
   limits.reject_unknown_keys();
 
   auto intake = top.section("intake");

@@ -34,6 +34,8 @@ namespace biomero_reactor {
 
 struct ExtractLimits {
   std::uint64_t max_total_bytes = 10ULL << 30;
+  // Entries, and also distinct paths including the directories the entries' paths imply
+  // (each is an inode: a few deep names must not create millions of directories).
   std::uint64_t max_entries = 100000;
   // Uncompressed bytes written / archive file size. libarchive does not expose an
   // entry's compressed size, so the ratio is over the whole archive, checked as data
@@ -59,6 +61,7 @@ struct ArchiveError : std::runtime_error {
 struct ExtractStats {
   std::uint64_t entries = 0;
   std::uint64_t bytes = 0;
+  std::size_t threads = 1;  // that wrote data
 };
 
 // Extracts `archive` (zip, tar and its compressed forms, 7z, cpio, ...: format detected

@@ -89,6 +89,7 @@ BOOST_AUTO_TEST_CASE(a_zip_extracted_by_one_two_or_four_threads_gives_the_same_f
       const ExtractStats stats = extract_archive(temp.path() / "1_out.zip", target, limits);
       BOOST_TEST(tree(target) == original);
       BOOST_TEST(stats.entries == original.size());
+      BOOST_TEST(stats.threads == threads);
     }
   }
 }

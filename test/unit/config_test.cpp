@@ -262,6 +262,7 @@ BOOST_AUTO_TEST_CASE(a_wrong_type_or_value_is_named_by_its_key) {
       {"limits:\n  max_ratio: 0.5\n", "limits.max_ratio"},
       {"limits:\n  max_ratio: .nan\n", "limits.max_ratio"},
       {"limits:\n  extract_threads: 0\n", "limits.extract_threads"},
+      {"limits:\n  extract_threads: 65\n", "limits.extract_threads"},
       {"importer:\n  base_dir_override: data\n", "importer.base_dir_override"},
       {"database:\n  events_url: mysql://u:p@h/db\n", "database.events_url"},
       {"database:\n  importer_url: sqlite:///x.db\n", "database.importer_url"},
