@@ -1,14 +1,11 @@
 #include "biomero_reactor/pipeline.hpp"
 
-#include <signal.h>
 #include <unistd.h>
 
 #include <boost/asio/post.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
-#include <cerrno>
-#include <charconv>
 #include <map>
 #include <random>
 
@@ -415,40 +412,17 @@ std::string default_instance() {
   return std::string(host) + ":" + std::to_string(::getpid());
 }
 
-namespace {
-
-bool is_gone(const std::string& owner, const std::string& self) {
-  if (owner == self) return true;
-  const std::string mine = default_instance();
-  const std::size_t colon = owner.rfind(':');
-  if (colon == std::string::npos || owner.compare(0, colon + 1, mine, 0, mine.rfind(':') + 1) != 0) return false;
-  pid_t pid = 0;
-  const char* end = owner.data() + owner.size();
-  const auto [at, error] = std::from_chars(owner.data() + colon + 1, end, pid);
-  if (error != std::errc() || at != end || pid <= 0) return false;
-  return ::kill(pid, 0) != 0 && errno == ESRCH;
-}
-
-}  // namespace
-
-asio::awaitable<int> release_leases_of_gone_reactors(PipelineContext& ctx) {
+asio::awaitable<int> release_own_leases(PipelineContext& ctx) {
   auto c = co_await ctx.events.acquire();
-  const auto owners = co_await c->query(
-      "SELECT DISTINCT lease_owner FROM biomero_reactor.jobs "
-      "WHERE lease_owner IS NOT NULL AND lease_expires_at > now()");
-  int released = 0;
-  for (int i = 0; i < owners.rows(); ++i) {
-    const std::string owner(owners.text(i, 0));
-    if (!is_gone(owner, ctx.instance)) continue;
-    const auto freed = co_await c->query(
-        "UPDATE biomero_reactor.jobs SET lease_owner = NULL, lease_expires_at = NULL WHERE lease_owner = $1 "
-        "RETURNING id",
-        pg::params(owner));
-    log::info("resuming the jobs of a reactor that is no longer running",
-              {{"previous_instance", owner}, {"jobs", freed.rows()}});
-    released += freed.rows();
+  const auto freed = co_await c->query(
+      "UPDATE biomero_reactor.jobs SET lease_owner = NULL, lease_expires_at = NULL "
+      "WHERE lease_owner = $1 AND lease_expires_at > now() RETURNING id",
+      pg::params(ctx.instance));
+  if (freed.rows() > 0) {
+    log::info("resuming the jobs this instance held when it last stopped",
+              {{"instance", ctx.instance}, {"jobs", freed.rows()}});
   }
-  co_return released;
+  co_return freed.rows();
 }
 
 asio::awaitable<std::vector<JobRef>> claim_jobs(PipelineContext& ctx, int limit) {

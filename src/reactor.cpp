@@ -415,7 +415,7 @@ struct Reactor::Impl {
     ctx->step_finished = [this](const std::string& state, double seconds) {
       step_durations.try_emplace(state, step_duration_histogram()).first->second.observe(seconds);
     };
-    co_await release_leases_of_gone_reactors(*ctx);
+    co_await release_own_leases(*ctx);
     log::info("biomero-reactor started",
               {{"version", BIOMERO_REACTOR_VERSION},
                {"instance", opts.instance},

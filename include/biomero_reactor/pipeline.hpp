@@ -49,12 +49,13 @@ struct JobRef {
 // host:pid, the lease owner's name unless --instance gives another.
 std::string default_instance();
 
-// At start, before claiming: frees the leases of reactors known to be gone, so their
-// jobs resume now instead of after jobs.lease. Gone: this instance's own name (an
-// earlier run; a restarted container has the same host name and pid), or
-// "<this host>:<pid>" with no such process any more. A reactor on another host cannot
-// be checked: its leases expire. Returns how many jobs were freed.
-boost::asio::awaitable<int> release_leases_of_gone_reactors(PipelineContext& ctx);
+// At start, before claiming: frees the leases held under this instance's own name, which
+// can only be an earlier run of it (instance names are unique among running reactors),
+// so those jobs resume now instead of after jobs.lease. A restarted container keeps
+// its host name and pid 1, so host:pid repeats; the systemd unit names the instance
+// after the host. Other names' leases are left to expire: whether their reactor still
+// runs cannot be known from here. Returns how many jobs were freed.
+boost::asio::awaitable<int> release_own_leases(PipelineContext& ctx);
 
 // Leases up to `limit` runnable jobs (FOR UPDATE SKIP LOCKED).
 boost::asio::awaitable<std::vector<JobRef>> claim_jobs(PipelineContext& ctx, int limit);
