@@ -298,7 +298,7 @@ class Budget {
 // entries usually come directory by directory. One per thread.
 class Directories {
  public:
-  Directories(int root, const fs::path& target_dir) : root_(root), target_dir_(target_dir) {}
+  Directories(int root, fs::path target_dir) : root_(root), target_dir_(std::move(target_dir)) {}
 
   // The directory holding components[0, count).
   int open(const std::vector<std::string>& components, std::size_t count, const std::string& name) {
@@ -321,8 +321,8 @@ class Directories {
   [[nodiscard]] const fs::path& target_dir() const { return target_dir_; }
 
  private:
-  UniqueFd open_one(int parent, const std::vector<std::string>& components, std::size_t count,
-                    const std::string& name) const {
+  [[nodiscard]] UniqueFd open_one(int parent, const std::vector<std::string>& components, std::size_t count,
+                                  const std::string& name) const {
     const char* component = components[count - 1].c_str();
     for (bool created = false;; created = true) {
       UniqueFd fd(::openat(parent, component, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
