@@ -212,6 +212,16 @@ struct Faults {
     return wf;
   }
 
+  // A reactor whose every connection goes through `relay`, once it is LISTENing. Intake's
+  // backstop poll is off: only NOTIFY, a listener catch-up or the degraded poll creates jobs.
+  std::unique_ptr<Process> start_listening_through(const TcpRelay& relay) {
+    const std::string via_relay =
+        "host=127.0.0.1 port=" + std::to_string(relay.port()) + " user=postgres dbname=" + db.name();
+    auto reactor = start_reactor(config(via_relay, "intake:\n  poll_interval: 1h\n"), tree.path() / "reactor.log");
+    BOOST_REQUIRE(eventually([&] { return reactor->output().find(step_log("listening")) != std::string::npos; }));
+    return reactor;
+  }
+
   std::vector<SampleWorkflow> completed_workflows(int n) {
     std::vector<SampleWorkflow> out;
     for (int i = 0; i < n; ++i) out.push_back(completed_workflow());
@@ -238,21 +248,10 @@ struct Faults {
         "AND application_name = 'biomero-reactor' AND pid <> pg_backend_pid()");
   }
 
-  std::vector<StoredEvent> all_events() {
-    auto r =
-        db.query("SELECT id, originator_id, originator_version, topic, state FROM workflowtracker_events ORDER BY id");
-    std::vector<StoredEvent> events;
-    for (int i = 0; i < r.rows(); ++i) {
-      events.push_back(
-          {r.int64(i, 0), *Uuid::parse(r.text(i, 1)), r.int64(i, 2), std::string(r.text(i, 3)), r.bytea(i, 4)});
-    }
-    return events;
-  }
-
   // What the user must see after any fault: every job imported once, with exactly the
   // expected orders (`submissions` per job, one per kind each) and one IMPORTED.
   void expect_each_job_imported_exactly_once(const std::vector<SampleWorkflow>& wfs, int submissions = 1) {
-    const auto events = all_events();
+    const auto events = db.events();
     std::size_t jobs = 0;
     for (const auto& wf : wfs) {
       BOOST_TEST_CONTEXT("workflow " << wf.id << " job " << wf.job_ids[0]) {
@@ -417,14 +416,8 @@ BOOST_FIXTURE_TEST_CASE(a_postgresql_restart_while_orders_wait_is_survived_and_t
 
 BOOST_FIXTURE_TEST_CASE(a_silently_dead_listen_connection_is_noticed_by_the_heartbeat_and_replaced, Faults) {
   TcpRelay relay(cluster_port());
-  const std::string via_relay =
-      "host=127.0.0.1 port=" + std::to_string(relay.port()) + " user=postgres dbname=" + db.name();
-  // Intake's backstop poll is off: only NOTIFY, a listener catch-up or the degraded poll
-  // creates the job.
-  const auto cfg = config(via_relay, "intake:\n  poll_interval: 1h\n");
   auto imp = importer(db.conninfo(), tree.path() / "importer.log", {"--interval", "100"});
-  auto reactor = start_reactor(cfg, tree.path() / "reactor.log");
-  BOOST_REQUIRE(eventually([&] { return reactor->output().find(step_log("listening")) != std::string::npos; }));
+  auto reactor = start_listening_through(relay);
 
   // Only the LISTEN session goes silent: the pool's connections through the same relay
   // keep working, as when one connection's NAT or firewall state is dropped.
@@ -455,12 +448,8 @@ BOOST_FIXTURE_TEST_CASE(a_silently_dead_listen_connection_is_noticed_by_the_hear
 
 BOOST_FIXTURE_TEST_CASE(when_every_connection_goes_silent_the_catch_up_does_not_wait_on_the_dead_ones, Faults) {
   TcpRelay relay(cluster_port());
-  const std::string via_relay =
-      "host=127.0.0.1 port=" + std::to_string(relay.port()) + " user=postgres dbname=" + db.name();
-  const auto cfg = config(via_relay, "intake:\n  poll_interval: 1h\n");
   auto imp = importer(db.conninfo(), tree.path() / "importer.log", {"--interval", "100"});
-  auto reactor = start_reactor(cfg, tree.path() / "reactor.log");
-  BOOST_REQUIRE(eventually([&] { return reactor->output().find(step_log("listening")) != std::string::npos; }));
+  auto reactor = start_listening_through(relay);
   std::this_thread::sleep_for(500ms);  // start-up queries done: the pool's connections are idle
 
   BOOST_REQUIRE_GE(relay.freeze_all(), 2);  // the LISTEN session and the pool's

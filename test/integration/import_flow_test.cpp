@@ -37,19 +37,8 @@ struct Flow {
 
   // The statuses of the reactor's import task, decoded with the one codec.
   std::vector<std::string> import_statuses(const Uuid& wf_id) {
-    auto r =
-        db.query("SELECT id, originator_id, originator_version, topic, state FROM workflowtracker_events ORDER BY id");
-    std::vector<StoredEvent> events;
-    for (int i = 0; i < r.rows(); ++i) {
-      events.push_back(
-          {r.int64(i, 0), *Uuid::parse(r.text(i, 1)), r.int64(i, 2), std::string(r.text(i, 3)), r.bytea(i, 4)});
-    }
-    std::vector<StoredEvent> mine;
-    const Workflow all = decode_workflow(wf_id, [&] {
-      std::vector<StoredEvent> out;
-      for (const auto& e : events) out.push_back(e);
-      return out;
-    }());
+    const std::vector<StoredEvent> events = db.events();
+    const Workflow all = decode_workflow(wf_id, events);
     std::vector<std::string> statuses;
     for (const auto& t : all.tasks) {
       if (t.name != "SLURM_Import_Results.py") continue;

@@ -98,6 +98,15 @@ TestDb::~TestDb() {
   }
 }
 
+std::vector<StoredEvent> TestDb::events() {
+  auto r = query("SELECT id, originator_id, originator_version, topic, state FROM workflowtracker_events ORDER BY id");
+  std::vector<StoredEvent> out;
+  for (int i = 0; i < r.rows(); ++i) {
+    out.push_back({r.int64(i, 0), *Uuid::parse(r.text(i, 1)), r.int64(i, 2), std::string(r.text(i, 3)), r.bytea(i, 4)});
+  }
+  return out;
+}
+
 pg::Result TestDb::query(const std::string& sql, const pg::Params& params) {
   return with_connection<pg::Result>(conninfo(), [&](pg::Connection& c) { return c.query(sql, params); });
 }

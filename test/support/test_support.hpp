@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "biomero_reactor/event_codec.hpp"
 #include "biomero_reactor/pg.hpp"
 #include "biomero_reactor/uuid.hpp"
 
@@ -44,6 +45,8 @@ class TestDb {
   void script(const std::string& sql);
   std::string scalar(const std::string& sql, const pg::Params& params = {});
   std::int64_t count(const std::string& sql, const pg::Params& params = {});
+  // Every row of BIOMERO's workflowtracker_events, in id order.
+  std::vector<StoredEvent> events();
 
  private:
   std::string name_;

@@ -100,6 +100,23 @@ std::uint64_t bytes_below(const fs::path& dir) {
   return total;
 }
 
+// Rewrites every occurrence of the 32-bit size `real` in the zip (its local header,
+// central directory and data descriptor) to declare 1000 bytes instead. Returns how many.
+int declare_1000_bytes_instead_of(const fs::path& zip, std::uint32_t real_size) {
+  std::string bytes = test::read_file(zip);
+  char real[4];
+  std::memcpy(real, &real_size, 4);  // zip is little-endian, like this machine
+  int patched = 0;
+  for (std::size_t at = bytes.find(std::string(real, 4)); at != std::string::npos;
+       at = bytes.find(std::string(real, 4), at + 4)) {
+    const std::uint32_t lie = 1000;
+    std::memcpy(&bytes[at], &lie, 4);
+    ++patched;
+  }
+  write_bytes(zip, bytes);
+  return patched;
+}
+
 // The whole playground: an archive, an empty target beside it, and everything else that
 // must stay as it was.
 struct Playground {
@@ -122,22 +139,27 @@ struct Playground {
     return listing;
   }
 
+  // The refusal extracting the archive ends with, if any.
+  [[nodiscard]] std::optional<ArchiveError> refusal(const ExtractLimits& limits) const {
+    try {
+      static_cast<void>(extract_archive(archive, target, limits));
+    } catch (const ArchiveError& error) {
+      return error;
+    }
+    return std::nullopt;
+  }
+
   // Extracts, expecting a refusal that names `entry` and contains `reason`; checks that
   // nothing changed outside the target and that no `x` or `evil` escaped anywhere.
   void expect_refused(const std::string& entry, const std::string& reason,
                       const ExtractLimits& limits = ExtractLimits{}) const {
     const std::vector<std::string> before = outside();
     const std::string archive_bytes = test::read_file(archive);
-    std::optional<ArchiveError> refusal;
-    try {
-      static_cast<void>(extract_archive(archive, target, limits));
-    } catch (const ArchiveError& error) {
-      refusal = error;
-    }
-    BOOST_REQUIRE_MESSAGE(refusal, "extract_archive accepted the archive");
-    const std::string message = refusal->what();
+    const std::optional<ArchiveError> refused = refusal(limits);
+    BOOST_REQUIRE_MESSAGE(refused, "extract_archive accepted the archive");
+    const std::string message = refused->what();
     BOOST_TEST_MESSAGE(message);
-    BOOST_TEST(refusal->entry == entry);
+    BOOST_TEST(refused->entry == entry);
     // A file that is no readable archive at all has no entry to name.
     const std::string named = entry.empty() ? "archive: " : "\"" + entry + "\"";
     BOOST_TEST(message.find(named) != std::string::npos, message);
@@ -239,29 +261,12 @@ BOOST_AUTO_TEST_CASE(a_zip_bomb_that_lies_about_its_size_stops_at_the_ratio_limi
   const std::string zeros(50 << 20, '\0');
   write_archive(p.archive, Format::zip, {file("zeros.bin", zeros)});
   // Declare 1000 bytes instead of 50 MiB in both the local and the central header.
-  std::string bytes = test::read_file(p.archive);
-  std::uint32_t real_size = 50U << 20;
-  char real[4];
-  std::memcpy(real, &real_size, 4);  // zip is little-endian, like this machine
-  int patched = 0;
-  for (std::size_t at = bytes.find(std::string(real, 4)); at != std::string::npos;
-       at = bytes.find(std::string(real, 4), at + 4)) {
-    const std::uint32_t lie = 1000;
-    std::memcpy(&bytes[at], &lie, 4);
-    ++patched;
-  }
-  BOOST_REQUIRE(patched >= 2);
-  write_bytes(p.archive, bytes);
+  BOOST_REQUIRE(declare_1000_bytes_instead_of(p.archive, 50U << 20) >= 2);
   const auto archive_size = fs::file_size(p.archive);
 
   ExtractLimits limits;
   limits.max_ratio = 100;
-  std::optional<ArchiveError> refusal;
-  try {
-    static_cast<void>(extract_archive(p.archive, p.target, limits));
-  } catch (const ArchiveError& error) {
-    refusal = error;
-  }
+  const std::optional<ArchiveError> refusal = p.refusal(limits);
   BOOST_REQUIRE(refusal);
   BOOST_TEST_MESSAGE(refusal->what());
   BOOST_TEST(refusal->entry == "zeros.bin");
@@ -371,30 +376,13 @@ BOOST_AUTO_TEST_CASE(entries_that_lie_about_their_size_stop_at_the_total_limit_a
   }
   write_archive(p.archive, Format::zip, items);
   // Each entry declares 1000 bytes instead of 16 MiB, in both headers.
-  std::string bytes = test::read_file(p.archive);
-  const std::uint32_t real_size = 16U << 20;
-  char real[4];
-  std::memcpy(real, &real_size, 4);
-  int patched = 0;
-  for (std::size_t at = bytes.find(std::string(real, 4)); at != std::string::npos;
-       at = bytes.find(std::string(real, 4), at + 4)) {
-    const std::uint32_t lie = 1000;
-    std::memcpy(&bytes[at], &lie, 4);
-    ++patched;
-  }
-  BOOST_REQUIRE(patched >= 8);  // local header and central directory (and data descriptor)
-  write_bytes(p.archive, bytes);
+  BOOST_REQUIRE(declare_1000_bytes_instead_of(p.archive, 16U << 20) >= 8);
 
   ExtractLimits limits;
   limits.threads = 4;
   limits.max_total_bytes = 10 << 20;
   limits.max_ratio = 1e6;
-  std::optional<ArchiveError> refusal;
-  try {
-    static_cast<void>(extract_archive(p.archive, p.target, limits));
-  } catch (const ArchiveError& error) {
-    refusal = error;
-  }
+  const std::optional<ArchiveError> refusal = p.refusal(limits);
   BOOST_REQUIRE(refusal);
   BOOST_TEST_MESSAGE(refusal->what());
   BOOST_TEST(refusal->entry.starts_with("zeros"));
