@@ -478,9 +478,9 @@ class SlurmFetcher:
 
     edition = "handoff"
 
-    def __init__(self, client, sleep=time.sleep):
+    def __init__(self, client, sleep=None):
         self.client = client
-        self.sleep = sleep
+        self.sleep = sleep or time.sleep
         self.data_path = None
 
     def job_state(self, job_id):
@@ -677,15 +677,15 @@ def _mib(n):
 class Handoff:
     """One run of the handoff.  Use :func:`run_script` or :func:`stage_local`."""
 
-    def __init__(self, inputs, identity, spool, tracker=None, wait_s=0, sleep=time.sleep,
-                 monotonic=time.monotonic, keep_alive=None, host=None):
+    def __init__(self, inputs, identity, spool, tracker=None, wait_s=0, sleep=None,
+                 monotonic=None, keep_alive=None, host=None):
         self.inputs = dict(inputs)
         self.identity = identity
         self.spool = spool
         self.tracker = tracker or NoTracker()
         self.wait_s = wait_s
-        self.sleep = sleep
-        self.monotonic = monotonic
+        self.sleep = sleep or time.sleep
+        self.monotonic = monotonic or time.monotonic
         self.keep_alive = keep_alive
         self.host = host or socket.gethostname()
         self.stage = "input"
@@ -698,16 +698,17 @@ class Handoff:
 
     def parse_inputs(self):
         self.stage = "input"
-        raw_job = self.inputs.get(P_JOB_ID)
-        self.job_id = valid_job_id(raw_job)
-        if self.job_id is None:
-            raise HandoffError("input", "%s %r is not a SLURM job id (digits only)"
-                               % (P_JOB_ID, raw_job))
         raw_task = self.inputs.get(P_TASK_ID)
         self.task_id = canonical_uuid(raw_task)
         if raw_task not in (None, "") and self.task_id is None:
             logger.warning("%s %r is not a UUID: no status updates, fresh handoff id",
                            P_TASK_ID, raw_task)
+        raw_job = self.inputs.get(P_JOB_ID)
+        self.job_id = valid_job_id(raw_job)
+        if self.job_id is None:
+            self.handoff_id = self.task_id
+            raise HandoffError("input", "%s %r is not a SLURM job id (digits only)"
+                               % (P_JOB_ID, raw_job))
         self.handoff_id = self.task_id or str(uuid.uuid4())
         raw_wf = self.inputs.get(P_WORKFLOW_UUID)
         self.param_workflow_id = canonical_uuid(raw_wf)
@@ -871,7 +872,8 @@ class Handoff:
         except Exception as exc:
             stage = exc.stage if isinstance(exc, HandoffError) else self.stage
             error = exc.error if isinstance(exc, HandoffError) else _describe(exc)
-            logger.error("handoff failed at stage %s: %s", stage, error, exc_info=True)
+            logger.error("handoff failed at stage %s: %s", stage, error,
+                         exc_info=not isinstance(exc, HandoffError))
             return self._failed(stage, error, exc)
 
         # Published: from here on the reactor owns ready/<id>.  Nothing below may fail
@@ -925,7 +927,7 @@ class Handoff:
 
 
 def run_script(inputs, identity, slurm_factory, tracker_factory=BiomeroTracker, spool=None,
-               wait_s=None, env=None, sleep=time.sleep, monotonic=time.monotonic,
+               wait_s=None, env=None, sleep=None, monotonic=None,
                keep_alive=None):
     """What SLURM_Import_Results.py does once OMERO has parsed its inputs.
 
@@ -980,7 +982,7 @@ def run_script(inputs, identity, slurm_factory, tracker_factory=BiomeroTracker, 
 
 
 def stage_local(spool, job_id, workflow_id, zip_path, log_path, identity, inputs=None,
-                task_id=None, data_path=None, job_state=None, wait_s=0, sleep=time.sleep):
+                task_id=None, data_path=None, job_state=None, wait_s=0, sleep=None):
     """Stage a handoff from local files exactly as the script would, without SLURM.
 
     Inputs are the declared defaults, overlaid by ``inputs``, with ``SLURM Job Id``,
