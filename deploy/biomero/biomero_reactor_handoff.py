@@ -132,13 +132,15 @@ _UNSAFE_PATH_CHARS = set('"`$\\\n\r\0')
 class HandoffError(Exception):
     """A failure at a named stage; its text becomes the FAILED line's error."""
 
-    def __init__(self, stage, error, details=""):
+    def __init__(self, stage, error, details="", record_status=True):
         super().__init__(error)
         if stage not in STAGES:
             raise ValueError("unknown stage %r" % (stage,))
         self.stage = stage
         self.error = error
         self.details = details
+        # False when the task must keep its status (another run already handed it off).
+        self.record_status = record_status
 
 
 class Outcome:
@@ -724,7 +726,7 @@ class Handoff:
         self.ready_dir = os.path.join(ready, self.handoff_id)
         if os.path.lexists(self.ready_dir):
             raise HandoffError("publish", "ready/%s already exists: this handoff was published "
-                               "before" % self.handoff_id)
+                               "before" % self.handoff_id, record_status=False)
         self.staging = os.path.join(tmp, self.handoff_id)
         try:
             if os.path.lexists(self.staging):
@@ -824,7 +826,8 @@ class Handoff:
         """Run the handoff with ``fetcher``; return an Outcome (never raises Exception)."""
         workflow_id = None
         try:
-            self.parse_inputs()
+            if self.job_id is None:
+                self.parse_inputs()
             self.prepare_staging()
 
             job_state = None
@@ -915,9 +918,10 @@ class Handoff:
             details.append(exc.details)
         if self.staging and os.path.isdir(self.staging):
             details.append("Partial files left for inspection in %s" % self.staging)
-        note = self.set_status(STATUS_FAILED)
-        if note:
-            details.append(note)
+        if getattr(exc, "record_status", True):
+            note = self.set_status(STATUS_FAILED)
+            if note:
+                details.append(note)
         return Outcome(False, failure_message(stage, error, self.handoff_id, self.job_id,
                                               "\n".join(details)),
                        self.handoff_id, None, None, stage)

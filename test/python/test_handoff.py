@@ -162,6 +162,7 @@ class HandoffIds(HandoffTestCase):
         outcome = self.run_handoff(client, inputs)
         self.assertTrue(outcome.ok, outcome.message)
         self.assertEqual(uuid_version(outcome.handoff_id), 4)
+        self.assertIn("handoff=%s " % outcome.handoff_id, outcome.message.splitlines()[0])
         self.assertEqual(self.ready_entries(), [outcome.handoff_id])
         self.assertEqual(self.tracker.statuses, [])
 
@@ -185,6 +186,8 @@ class HandoffIds(HandoffTestCase):
         self.assertEqual(outcome.stage, "publish")
         self.assertIn("already exists", outcome.message)
         self.assertEqual(client.calls, [], "checked before touching SLURM")
+        self.assertEqual(self.tracker.statuses, [(TASK_ID, "HANDED_OFF")],
+                         "the handed-off task keeps its status")
         self.assertEqual(os.listdir(os.path.join(self.spool, "ready", TASK_ID)), before)
 
     def test_job_ids_that_are_not_digits_are_refused_before_slurm(self):
