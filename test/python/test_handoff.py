@@ -455,5 +455,41 @@ class CrashBeforePublish(HandoffTestCase):
         self.assertEqual(self.tmp_entries(), [])
 
 
+class BiomeroTrackerAdapter(unittest.TestCase):
+    """The adapter over BIOMERO's SlurmClient.workflowTracker / jobAccounting."""
+
+    def client(self, track=True, task_for_job=None):
+        import types
+        import uuid
+        calls = []
+        tracker = types.SimpleNamespace(
+            update_task_status=lambda task_id, status: calls.append((task_id, status)),
+            repository=types.SimpleNamespace(
+                get=lambda task_id: types.SimpleNamespace(
+                    workflow_id=uuid.UUID(WORKFLOW_ID.upper()))))
+        accounting = types.SimpleNamespace(get_task_id=lambda job_id: task_for_job)
+        return types.SimpleNamespace(track_workflows=track, workflowTracker=tracker,
+                                     jobAccounting=accounting), calls
+
+    def test_status_goes_to_the_workflow_tracker_as_a_uuid(self):
+        import uuid
+        client, calls = self.client()
+        handoff.BiomeroTracker(client).update_task_status(TASK_ID, "HANDED_OFF")
+        self.assertEqual(calls, [(uuid.UUID(TASK_ID), "HANDED_OFF")])
+
+    def test_nothing_when_tracking_is_off(self):
+        client, calls = self.client(track=False, task_for_job=TASK_ID)
+        t = handoff.BiomeroTracker(client)
+        t.update_task_status(TASK_ID, "HANDED_OFF")
+        self.assertEqual(calls, [])
+        self.assertIsNone(t.workflow_id_for_job(JOB_ID))
+
+    def test_workflow_of_the_job(self):
+        client, _ = self.client(task_for_job=TASK_ID)
+        self.assertEqual(handoff.BiomeroTracker(client).workflow_id_for_job(JOB_ID), WORKFLOW_ID)
+        client, _ = self.client(task_for_job=None)
+        self.assertIsNone(handoff.BiomeroTracker(client).workflow_id_for_job(JOB_ID))
+
+
 if __name__ == "__main__":
     unittest.main()
