@@ -56,9 +56,9 @@ STATUS_FAILED = "FAILED"
 RESULT_IMPORTED = "IMPORTED"
 RESULT_IMPORT_FAILED = "IMPORT_FAILED"
 
-# Failure stages, in the order a run reaches them.  §6.5 of the contract lists
-# spool..import; input, session, connect and job_status are this edition's additions
-# (a bad job id, the OMERO session, SlurmClient.from_config, sacct).
+# Failure stages, in the order a run reaches them.  input, session, connect and
+# job_status are this edition's additions to the contract of issue #11 (a bad job id, the
+# OMERO session, SlurmClient.from_config, sacct); see docs/HANDOFF.md.
 STAGES = ("input", "spool", "session", "connect", "job_status", "log", "data_path",
           "output_wait", "zip", "copy", "validate", "workflow_id", "publish", "import")
 
