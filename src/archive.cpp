@@ -746,13 +746,20 @@ std::vector<SourceItem> list_source(const fs::path& dir) {
 }
 
 void add_to_zip(archive* zip, const SourceItem& item, std::vector<char>& buffer) {
-  const UniqueFd file(::open(item.path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+  // O_NONBLOCK: a FIFO put there after the listing must not block the worker.
+  const UniqueFd file(::open(item.path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC));
   if (!file) {
+    if (errno == ELOOP) {
+      throw ArchiveError(item.name, "symbolic links are not allowed");
+    }
     throw_system_error(errno, "cannot open", item.path);
   }
   struct stat file_stat {};
   if (::fstat(file.get(), &file_stat) != 0) {
     throw_system_error(errno, "cannot stat", item.path);
+  }
+  if (item.directory ? !S_ISDIR(file_stat.st_mode) : !S_ISREG(file_stat.st_mode)) {
+    throw ArchiveError(item.name, "not a regular file or directory");
   }
   const Entry entry(archive_entry_new());
   if (!entry) {

@@ -1,9 +1,12 @@
 #include "biomero_reactor/fs_util.hpp"
 
 #include <fcntl.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <string>
 #include <system_error>
@@ -91,13 +94,152 @@ std::uint64_t copy_with_read_write(int in, int out, const fs::path& from, const 
   }
 }
 
+std::string file_kind(mode_t mode) {
+  if (S_ISDIR(mode)) return "a directory";
+  if (S_ISFIFO(mode)) return "a FIFO";
+  if (S_ISSOCK(mode)) return "a socket";
+  if (S_ISCHR(mode)) return "a character device";
+  if (S_ISBLK(mode)) return "a block device";
+  if (S_ISLNK(mode)) return "a symbolic link";
+  return "not a regular file";
+}
+
+bool under_pseudo_tree(const fs::path& path) {
+  const std::string text = path.lexically_normal().string();
+  for (const std::string_view root : {"/proc", "/sys", "/dev"}) {
+    if (text == root || (text.starts_with(root) && text[root.size()] == '/')) return true;
+  }
+  return false;
+}
+
+[[noreturn]] void refuse(std::string_view what, const fs::path& path, const std::string& why) {
+  throw SourceRefused(std::string(what) + " \"" + path.string() + "\" " + why +
+                      ": only regular files are read, never through a symbolic link, never from /proc, /sys or /dev");
+}
+
+// Writes [offset, offset + length) of `in` at `out_offset` in `out`, reading only the data
+// extents and leaving holes (and blocks of zeros) unwritten. Returns the bytes covered.
+void copy_range_sparse(int in, int out, std::uint64_t offset, std::uint64_t length, std::uint64_t out_offset,
+                       const fs::path& from, const fs::path& to, std::vector<char>& buffer) {
+  const std::uint64_t end = offset + length;
+  std::uint64_t at = offset;
+  while (at < end) {
+    off_t data = ::lseek(in, static_cast<off_t>(at), SEEK_DATA);
+    if (data < 0) {
+      if (errno == ENXIO) return;  // nothing but a hole up to the end of the file
+      if (errno != EINVAL && errno != EOPNOTSUPP) throw_system_error(errno, "cannot seek in", from);
+      data = static_cast<off_t>(at);  // no SEEK_DATA here: read everything
+    }
+    if (static_cast<std::uint64_t>(data) >= end) return;
+    off_t hole = ::lseek(in, data, SEEK_HOLE);
+    if (hole < 0) hole = static_cast<off_t>(end);
+    const std::uint64_t extent_end = std::min<std::uint64_t>(static_cast<std::uint64_t>(hole), end);
+    for (std::uint64_t pos = static_cast<std::uint64_t>(data); pos < extent_end;) {
+      const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(buffer.size(), extent_end - pos));
+      const ssize_t got = ::pread(in, buffer.data(), want, static_cast<off_t>(pos));
+      if (got < 0) {
+        if (errno == EINTR) continue;
+        throw_system_error(errno, "cannot read", from);
+      }
+      if (got == 0) return;  // the file shrank: what is there is copied
+      const auto n = static_cast<std::size_t>(got);
+      const bool zeros =
+          std::all_of(buffer.begin(), buffer.begin() + static_cast<std::ptrdiff_t>(n), [](char c) { return c == 0; });
+      if (!zeros) {
+        for (std::size_t done = 0; done < n;) {
+          const ssize_t put =
+              ::pwrite(out, buffer.data() + done, n - done, static_cast<off_t>(out_offset + (pos - offset) + done));
+          if (put < 0) {
+            if (errno == EINTR) continue;
+            throw_system_error(errno, "cannot write", to);
+          }
+          done += static_cast<std::size_t>(put);
+        }
+      }
+      pos += n;
+    }
+    at = extent_end;
+  }
+}
+
 }  // namespace
 
-std::uint64_t copy_file_durable(const fs::path& from, const fs::path& to) {
-  const UniqueFd in(::open(from.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!in) {
-    throw_system_error(errno, "cannot open", from);
+UniqueFd open_source_file(const fs::path& path, std::string_view what) {
+  if (under_pseudo_tree(path)) refuse(what, path, "is below /proc, /sys or /dev");
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC));
+  if (!fd) {
+    const int error = errno;
+    struct stat link {};
+    if (::lstat(path.c_str(), &link) == 0 && !S_ISREG(link.st_mode)) {
+      refuse(what, path, "is " + file_kind(link.st_mode));  // a socket fails open with ENXIO
+    }
+    if (error == ELOOP) refuse(what, path, "is a symbolic link");
+    throw_system_error(error, "cannot open " + std::string(what), path);
   }
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0) throw_system_error(errno, "cannot stat", path);
+  if (!S_ISREG(st.st_mode)) refuse(what, path, "is " + file_kind(st.st_mode));
+  struct statfs fs_stat {};
+  if (::fstatfs(fd.get(), &fs_stat) == 0) {
+    const auto type = static_cast<unsigned long>(fs_stat.f_type);
+    if (type == PROC_SUPER_MAGIC || type == SYSFS_MAGIC || type == DEVPTS_SUPER_MAGIC || type == DEBUGFS_MAGIC ||
+        type == SECURITYFS_MAGIC || type == CGROUP_SUPER_MAGIC || type == CGROUP2_SUPER_MAGIC) {
+      refuse(what, path, "is on a kernel pseudo file system");
+    }
+  }
+  // A directory symlink above the file (O_NOFOLLOW covers the last component only) may
+  // still lead into /proc, /sys or /dev: where the file really is decides.
+  std::error_code ec;
+  const fs::path real = fs::canonical(path, ec);
+  if (!ec && under_pseudo_tree(real)) refuse(what, path, "is below /proc, /sys or /dev (as " + real.string() + ")");
+  // Reads of a regular file never block on O_NONBLOCK; the flag is cleared all the same.
+  const int flags = ::fcntl(fd.get(), F_GETFL);
+  if (flags >= 0) static_cast<void>(::fcntl(fd.get(), F_SETFL, flags & ~O_NONBLOCK));
+  return fd;
+}
+
+LogCopy copy_log_durable(const fs::path& from, const fs::path& to, std::uint64_t max_bytes) {
+  const UniqueFd in = open_source_file(from, "SLURM log");
+  struct stat st {};
+  if (::fstat(in.get(), &st) != 0) throw_system_error(errno, "cannot stat", from);
+  const UniqueFd out(::open(to.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644));
+  if (!out) throw_system_error(errno, "cannot create", to);
+  RemoveFileOnFailure cleanup(to);
+
+  LogCopy copy;
+  copy.source_bytes = static_cast<std::uint64_t>(st.st_size);
+  std::vector<char> buffer(copy_buffer_size);
+  std::uint64_t out_size = 0;
+  if (copy.source_bytes <= max_bytes) {
+    copy_range_sparse(in.get(), out.get(), 0, copy.source_bytes, 0, from, to, buffer);
+    copy.copied_bytes = out_size = copy.source_bytes;
+  } else {
+    copy.truncated = true;
+    const std::uint64_t head = max_bytes / 2;
+    const std::uint64_t tail = max_bytes - head;
+    const std::uint64_t left_out = copy.source_bytes - head - tail;
+    const std::string marker = "\n[biomero-reactor: log truncated: " + std::to_string(left_out) + " of " +
+                               std::to_string(copy.source_bytes) +
+                               " bytes left out here (limits.max_log_bytes = " + std::to_string(max_bytes) + ")]\n";
+    copy_range_sparse(in.get(), out.get(), 0, head, 0, from, to, buffer);
+    if (::pwrite(out.get(), marker.data(), marker.size(), static_cast<off_t>(head)) !=
+        static_cast<ssize_t>(marker.size())) {
+      throw_system_error(errno == 0 ? EIO : errno, "cannot write", to);
+    }
+    copy_range_sparse(in.get(), out.get(), copy.source_bytes - tail, tail, head + marker.size(), from, to, buffer);
+    copy.copied_bytes = head + tail;
+    out_size = head + marker.size() + tail;
+  }
+  // Trailing holes (and skipped zeros at the end) are not written: the size says where the
+  // file ends.
+  if (::ftruncate(out.get(), static_cast<off_t>(out_size)) != 0) throw_system_error(errno, "cannot size", to);
+  if (::fsync(out.get()) != 0) throw_system_error(errno, "cannot fsync", to);
+  cleanup.dismiss();
+  return copy;
+}
+
+std::uint64_t copy_file_durable(const fs::path& from, const fs::path& to) {
+  const UniqueFd in = open_source_file(from, "result archive");
   const UniqueFd out(::open(to.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644));
   if (!out) {
     throw_system_error(errno, "cannot create", to);
