@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <string>
 #include <system_error>
+#include <thread>
 #include <vector>
 
 namespace biomero_reactor {
@@ -283,6 +284,118 @@ void write_file_durable(const fs::path& path, std::string_view content) {
   if (::fsync(fd.get()) != 0) {
     throw_system_error(errno, "cannot fsync", path);
   }
+}
+
+namespace {
+
+std::int64_t mtime_ns(const struct stat& st) {
+  return static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
+}
+
+std::uint32_t le32(const unsigned char* p) {
+  return static_cast<std::uint32_t>(p[0]) | static_cast<std::uint32_t>(p[1]) << 8 |
+         static_cast<std::uint32_t>(p[2]) << 16 | static_cast<std::uint32_t>(p[3]) << 24;
+}
+std::uint16_t le16(const unsigned char* p) {
+  return static_cast<std::uint16_t>(p[0] | p[1] << 8);
+}
+std::uint64_t le64(const unsigned char* p) {
+  return static_cast<std::uint64_t>(le32(p)) | static_cast<std::uint64_t>(le32(p + 4)) << 32;
+}
+
+bool read_at(int fd, std::uint64_t offset, unsigned char* out, std::size_t length) {
+  std::size_t done = 0;
+  while (done < length) {
+    const ssize_t got = ::pread(fd, out + done, length - done, static_cast<off_t>(offset + done));
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0) return false;
+    done += static_cast<std::size_t>(got);
+  }
+  return true;
+}
+
+}  // namespace
+
+std::optional<FileStamp> file_stamp(const fs::path& path) {
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) != 0) return std::nullopt;
+  FileStamp stamp{static_cast<std::uint64_t>(st.st_dev), static_cast<std::uint64_t>(st.st_ino),
+                  static_cast<std::uint64_t>(st.st_size), 1, mtime_ns(st)};
+  if (!S_ISDIR(st.st_mode)) return stamp;
+  stamp.size = 0;
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator(path, ec); !ec && it != fs::recursive_directory_iterator();
+       it.increment(ec)) {
+    struct stat entry {};
+    if (::lstat(it->path().c_str(), &entry) != 0) continue;
+    ++stamp.entries;
+    stamp.size += S_ISREG(entry.st_mode) ? static_cast<std::uint64_t>(entry.st_size) : 0;
+    stamp.mtime_ns = std::max(stamp.mtime_ns, mtime_ns(entry));
+  }
+  if (ec) return std::nullopt;
+  return stamp;
+}
+
+bool zip_end_readable(const fs::path& path) {
+  constexpr std::size_t record = 22;
+  constexpr std::size_t max_comment = 65535;
+  const UniqueFd fd(::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+  struct stat st {};
+  if (!fd || ::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) return false;
+  const auto size = static_cast<std::uint64_t>(st.st_size);
+  if (size < record) return false;
+  const std::uint64_t tail_start = size > record + max_comment ? size - record - max_comment : 0;
+  std::vector<unsigned char> tail(size - tail_start);
+  if (!read_at(fd.get(), tail_start, tail.data(), tail.size())) return false;
+  for (std::size_t at = tail.size() - record + 1; at-- > 0;) {
+    const unsigned char* end = tail.data() + at;
+    if (le32(end) != 0x06054b50) continue;
+    if (at + record + le16(end + 20) != tail.size()) continue;  // the comment must end the file
+    const std::uint64_t end_offset = tail_start + at;
+    std::uint64_t directory_size = le32(end + 12);
+    std::uint64_t directory_offset = le32(end + 16);
+    const std::uint64_t entries = le16(end + 10);
+    std::uint64_t directory_end = end_offset;
+    if (directory_offset == 0xFFFFFFFF || directory_size == 0xFFFFFFFF || entries == 0xFFFF) {
+      // zip64: a locator just before the record points at the zip64 end record.
+      unsigned char locator[20];
+      if (end_offset < 20 || !read_at(fd.get(), end_offset - 20, locator, sizeof locator) ||
+          le32(locator) != 0x07064b50) {
+        return false;
+      }
+      const std::uint64_t zip64_end = le64(locator + 8);
+      unsigned char zip64[56];
+      if (zip64_end + sizeof zip64 > end_offset - 20 || !read_at(fd.get(), zip64_end, zip64, sizeof zip64) ||
+          le32(zip64) != 0x06064b50) {
+        return false;
+      }
+      directory_size = le64(zip64 + 40);
+      directory_offset = le64(zip64 + 48);
+      directory_end = zip64_end;
+    }
+    if (directory_offset > directory_end || directory_size > directory_end - directory_offset) return false;
+    if (directory_size == 0) return entries == 0;
+    unsigned char signature[4];
+    return read_at(fd.get(), directory_offset, signature, sizeof signature) && le32(signature) == 0x02014b50;
+  }
+  return false;
+}
+
+bool settled_between(const fs::path& path, const std::optional<FileStamp>& before,
+                     const std::optional<FileStamp>& after) {
+  if (!before || !after || *before != *after) return false;
+  std::error_code ec;
+  if (fs::is_directory(fs::symlink_status(path, ec))) return after->entries > 1;
+  if (after->size == 0) return false;
+  if (path.extension() == ".zip" || path.extension() == ".ZIP") return zip_end_readable(path);
+  return true;
+}
+
+bool file_settled(const fs::path& path, std::chrono::milliseconds settle_interval) {
+  const std::optional<FileStamp> before = file_stamp(path);
+  if (!before) return false;
+  std::this_thread::sleep_for(settle_interval);
+  return settled_between(path, before, file_stamp(path));
 }
 
 bool is_safe_component(std::string_view component) noexcept {

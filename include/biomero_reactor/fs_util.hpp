@@ -3,8 +3,10 @@
 // one validator for ids (workflow uuid, SLURM job id) before they become path components.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <stdexcept>
 #include <string_view>
 
@@ -94,6 +96,33 @@ struct LogCopy {
 // Writes `content` to `path` (created or replaced, never through a symlink) and fsyncs
 // it. As with copy_file_durable, the parent directory is the caller's to fsync.
 void write_file_durable(const std::filesystem::path& path, std::string_view content);
+
+// What says a file (or a directory tree) is still being written: its identity, size and
+// modification time. For a directory: the number of entries below it, their total size
+// and the latest mtime among them.
+struct FileStamp {
+  std::uint64_t device = 0, inode = 0, size = 0, entries = 0;
+  std::int64_t mtime_ns = 0;
+  bool operator==(const FileStamp&) const = default;
+};
+// nullopt when the path does not exist (or cannot be read); never follows a final symlink.
+[[nodiscard]] std::optional<FileStamp> file_stamp(const std::filesystem::path& path);
+
+// True when the file ends with a zip end of central directory record that is consistent
+// with the file: the record (and, for zip64, its locator and record) lies within the last
+// 64 KiB + 22 bytes, its comment ends exactly at the end of the file, and the central
+// directory it points to lies before it and starts with a central header signature (or
+// the archive is empty). A zip still being written, or cut short, has none.
+[[nodiscard]] bool zip_end_readable(const std::filesystem::path& path);
+
+// "Appeared" means "complete": the same FileStamp at the start and at the end of
+// `settle_interval` (this call sleeps that long: call it on a worker thread, or use
+// wait_until_settled from an event loop), not empty, and for a name ending in .zip a
+// readable end of central directory.
+[[nodiscard]] bool file_settled(const std::filesystem::path& path, std::chrono::milliseconds settle_interval);
+// The checks of file_settled on two stamps taken `settle_interval` apart.
+[[nodiscard]] bool settled_between(const std::filesystem::path& path, const std::optional<FileStamp>& before,
+                                   const std::optional<FileStamp>& after);
 
 // True when `component` may be used as one path component built from an id:
 // 1..128 characters of [A-Za-z0-9._-], not starting with '.' (so never "." or "..").
