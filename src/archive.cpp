@@ -3,6 +3,7 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <fcntl.h>
+#include <locale.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -121,6 +122,82 @@ std::string printable_name(std::string_view raw) {
   }
   return out;
 }
+
+// CP437, the zip format's charset for names without the UTF-8 flag: 0x80..0xFF.
+constexpr char32_t cp437_high[128] = {
+    0x00C7, 0x00FC, 0x00E9, 0x00E2, 0x00E4, 0x00E0, 0x00E5, 0x00E7, 0x00EA, 0x00EB, 0x00E8, 0x00EF, 0x00EE,
+    0x00EC, 0x00C4, 0x00C5, 0x00C9, 0x00E6, 0x00C6, 0x00F4, 0x00F6, 0x00F2, 0x00FB, 0x00F9, 0x00FF, 0x00D6,
+    0x00DC, 0x00A2, 0x00A3, 0x00A5, 0x20A7, 0x0192, 0x00E1, 0x00ED, 0x00F3, 0x00FA, 0x00F1, 0x00D1, 0x00AA,
+    0x00BA, 0x00BF, 0x2310, 0x00AC, 0x00BD, 0x00BC, 0x00A1, 0x00AB, 0x00BB, 0x2591, 0x2592, 0x2593, 0x2502,
+    0x2524, 0x2561, 0x2562, 0x2556, 0x2555, 0x2563, 0x2551, 0x2557, 0x255D, 0x255C, 0x255B, 0x2510, 0x2514,
+    0x2534, 0x252C, 0x251C, 0x2500, 0x253C, 0x255E, 0x255F, 0x255A, 0x2554, 0x2569, 0x2566, 0x2560, 0x2550,
+    0x256C, 0x2567, 0x2568, 0x2564, 0x2565, 0x2559, 0x2558, 0x2552, 0x2553, 0x256B, 0x256A, 0x2518, 0x250C,
+    0x2588, 0x2584, 0x258C, 0x2590, 0x2580, 0x03B1, 0x00DF, 0x0393, 0x03C0, 0x03A3, 0x03C3, 0x00B5, 0x03C4,
+    0x03A6, 0x0398, 0x03A9, 0x03B4, 0x221E, 0x03C6, 0x03B5, 0x2229, 0x2261, 0x00B1, 0x2265, 0x2264, 0x2320,
+    0x2321, 0x00F7, 0x2248, 0x00B0, 0x2219, 0x00B7, 0x221A, 0x207F, 0x00B2, 0x25A0, 0x00A0,
+};
+
+void append_utf8(std::string& out, char32_t code_point) {
+  if (code_point < 0x80) {
+    out.push_back(static_cast<char>(code_point));
+  } else if (code_point < 0x800) {
+    out.push_back(static_cast<char>(0xC0 | (code_point >> 6)));
+    out.push_back(static_cast<char>(0x80 | (code_point & 0x3F)));
+  } else {
+    out.push_back(static_cast<char>(0xE0 | (code_point >> 12)));
+    out.push_back(static_cast<char>(0x80 | ((code_point >> 6) & 0x3F)));
+    out.push_back(static_cast<char>(0x80 | (code_point & 0x3F)));
+  }
+}
+
+std::string cp437_to_utf8(std::string_view raw) {
+  std::string out;
+  out.reserve(raw.size() * 2);
+  for (const char c : raw) {
+    const auto byte = static_cast<unsigned char>(c);
+    append_utf8(out, byte < 0x80 ? char32_t{byte} : cp437_high[byte - 0x80]);
+  }
+  return out;
+}
+
+bool has_control_byte(std::string_view name) {
+  return std::any_of(name.begin(), name.end(), [](char c) {
+    const auto byte = static_cast<unsigned char>(c);
+    return byte < 0x20 || byte == 0x7F;
+  });
+}
+
+// libarchive converts entry names between the archive's charset and the calling thread's
+// locale (nl_langinfo(CODESET)). A daemon that never calls setlocale runs in "C", whose
+// charset is ASCII, so every non-ASCII name failed to convert. Archive work runs with a
+// UTF-8 LC_CTYPE on its own thread (uselocale), whatever the process locale or the
+// environment says; the previous thread locale is restored after.
+class Utf8ThreadLocale {
+ public:
+  Utf8ThreadLocale() {
+    static const locale_t utf8 = [] {
+      for (const char* name : {"C.UTF-8", "C.utf8", "en_US.UTF-8"}) {
+        if (const locale_t found = ::newlocale(LC_CTYPE_MASK, name, locale_t{}); found != locale_t{}) {
+          return found;  // kept for the process's lifetime
+        }
+      }
+      return locale_t{};
+    }();
+    if (utf8 != locale_t{}) {
+      previous_ = ::uselocale(utf8);
+    }
+  }
+  ~Utf8ThreadLocale() {
+    if (previous_ != locale_t{}) {
+      ::uselocale(previous_);
+    }
+  }
+  Utf8ThreadLocale(const Utf8ThreadLocale&) = delete;
+  Utf8ThreadLocale& operator=(const Utf8ThreadLocale&) = delete;
+
+ private:
+  locale_t previous_{};
+};
 
 std::string format_ratio(double ratio) {
   char text[32];
@@ -241,15 +318,23 @@ fs::path relative_path(const std::vector<std::string>& components, std::size_t c
   return path;
 }
 
-// The raw bytes of the entry's name whatever the process locale (libarchive converts
-// names to it), or throws if libarchive could not represent the name at all.
+// The entry's name in UTF-8 (the caller runs under Utf8ThreadLocale, so libarchive's
+// conversion target is UTF-8). A zip name without the UTF-8 flag whose bytes are not
+// valid UTF-8 is read as CP437, as the zip format defines (and Python's zipfile and
+// Windows do); in other formats a name that is not UTF-8 stays as it is and is refused
+// at admission. Throws if libarchive could not represent the name at all (a name
+// flagged UTF-8 that is not).
 std::string entry_name(archive* reader, archive_entry* entry, std::uint64_t position) {
   const char* name = archive_entry_pathname(entry);
   if (name == nullptr) {
     name = archive_entry_pathname_utf8(entry);
   }
   if (name == nullptr) {
-    throw ArchiveError("#" + std::to_string(position), "name is not valid UTF-8: " + libarchive_error(reader));
+    throw ArchiveError("#" + std::to_string(position),
+                       "name is not valid UTF-8 (though the entry says it is): " + libarchive_error(reader));
+  }
+  if (!is_valid_utf8(name) && (archive_format(reader) & ARCHIVE_FORMAT_BASE_MASK) == ARCHIVE_FORMAT_ZIP) {
+    return cp437_to_utf8(name);
   }
   return name;
 }
@@ -363,7 +448,10 @@ class Admission {
       throw ArchiveError(name, "more than " + std::to_string(limits_.max_entries) + " entries in the archive");
     }
     if (!is_valid_utf8(name)) {
-      throw ArchiveError(name, "name is not valid UTF-8");
+      throw ArchiveError(name, "name is not valid UTF-8 (names must be UTF-8; a zip's may also be CP437)");
+    }
+    if (has_control_byte(name)) {
+      throw ArchiveError(name, "name holds a control character");
     }
     if (name.size() > max_path_bytes) {
       throw ArchiveError(name, "path is longer than " + std::to_string(max_path_bytes) + " bytes");
@@ -503,6 +591,7 @@ class Extraction {
   }
 
   ExtractStats run() {
+    const Utf8ThreadLocale utf8;
     const ReadArchive reader = open_reader(archive_path_);
     Directories directories(root_.get(), target_dir_);
     Admission admission(limits_, *budget_, directories);
@@ -589,6 +678,7 @@ class Extraction {
   // `at`: the position of the entry being written, for the caller's error ordering.
   void write_claimed(const std::vector<PlannedFile>& files, std::atomic<std::size_t>& next,
                      const std::atomic<bool>& stop, std::uint64_t& at) {
+    const Utf8ThreadLocale utf8;
     const ReadArchive reader = open_reader(archive_path_);
     Directories directories(root_.get(), target_dir_);
     std::vector<char> buffer(data_buffer_size);
@@ -656,13 +746,20 @@ std::vector<SourceItem> list_source(const fs::path& dir) {
 }
 
 void add_to_zip(archive* zip, const SourceItem& item, std::vector<char>& buffer) {
-  const UniqueFd file(::open(item.path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+  // O_NONBLOCK: a FIFO put there after the listing must not block the worker.
+  const UniqueFd file(::open(item.path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC));
   if (!file) {
+    if (errno == ELOOP) {
+      throw ArchiveError(item.name, "symbolic links are not allowed");
+    }
     throw_system_error(errno, "cannot open", item.path);
   }
   struct stat file_stat {};
   if (::fstat(file.get(), &file_stat) != 0) {
     throw_system_error(errno, "cannot stat", item.path);
+  }
+  if (item.directory ? !S_ISDIR(file_stat.st_mode) : !S_ISREG(file_stat.st_mode)) {
+    throw ArchiveError(item.name, "not a regular file or directory");
   }
   const Entry entry(archive_entry_new());
   if (!entry) {
@@ -725,6 +822,7 @@ void read_local_timezone_once() {
 }
 
 std::uint64_t zip_directory(const fs::path& dir, const fs::path& zip_out) {
+  const Utf8ThreadLocale utf8;
   const std::vector<SourceItem> items = list_source(dir);
 
   const UniqueFd out(::open(zip_out.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644));

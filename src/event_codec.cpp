@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdio>
 #include <string>
+#include <vector>
 
 namespace biomero_reactor {
 namespace {
@@ -25,9 +26,9 @@ bool is_typed(const json::object& object) {
 }
 
 // A few bytes around a parse error, printable whatever the state holds.
-std::string excerpt(std::string_view bytes, std::size_t at) {
+std::string excerpt(std::string_view bytes, std::size_t at, std::size_t length = 16) {
   std::string out;
-  for (const char c : bytes.substr(std::min(at, bytes.size()), 16)) {
+  for (const char c : bytes.substr(std::min(at, bytes.size()), length)) {
     const auto byte = static_cast<unsigned char>(c);
     if (byte >= 0x20 && byte < 0x7f) {
       out.push_back(c);
@@ -40,19 +41,44 @@ std::string excerpt(std::string_view bytes, std::size_t at) {
   return out;
 }
 
-std::string field_name(const std::string& path) {
-  return path.empty() ? "(root)" : path;
+// Where a value sits in the state, kept as references into the tree while it is walked
+// (the walk costs nothing per level); rendered only for an error message, bounded.
+struct PathStep {
+  std::string_view key;  // object member, or empty with is_index
+  std::size_t index = 0;
+  bool is_index = false;
+};
+using Path = std::vector<PathStep>;
+
+std::string field_name(const Path& path) {
+  constexpr std::size_t max_rendered = 256;
+  if (path.empty()) return "(root)";
+  std::string out;
+  for (const PathStep& step : path) {
+    if (step.is_index) {
+      out += "[" + std::to_string(step.index) + "]";
+    } else {
+      if (!out.empty()) out.push_back('.');
+      out += excerpt(step.key, 0, 64);
+    }
+    if (out.size() > max_rendered) {
+      out.resize(max_rendered);
+      out += "...";
+      break;
+    }
+  }
+  return out;
 }
 
-void check_typed_value(const json::object& typed, const std::string& path) {
+void check_typed_value(const json::object& typed, const Path& path) {
   const json::value& type = typed.at(type_key);
   const json::value& data = typed.at(data_key);
   if (!type.is_string()) {
     throw CodecError("event state field '" + field_name(path) + "': _type_ is not a string");
   }
   const auto reject = [&](std::string_view what) {
-    throw CodecError("event state field '" + field_name(path) + "': " + std::string(type.get_string()) + " value " +
-                     encode_value(data) + " is not " + std::string(what));
+    throw CodecError("event state field '" + field_name(path) + "': " + excerpt(type.get_string(), 0, 64) + " value " +
+                     encode_excerpt(data) + " is not " + std::string(what));
   };
   if (equals(type, "uuid_hex")) {
     if (!data.is_string() || !Uuid::parse(data.get_string())) reject("a UUID");
@@ -66,10 +92,14 @@ void check_typed_value(const json::object& typed, const std::string& path) {
   // Other transcodings are kept as they are: reading them does not need to understand them.
 }
 
-void check_typed_values(const json::value& value, const std::string& path) {
+// Recursion is bounded by the parser's depth cap (max_state_depth).
+void check_typed_values(const json::value& value, Path& path) {
   if (const auto* array = value.if_array()) {
     for (std::size_t i = 0; i < array->size(); ++i) {
-      if ((*array)[i].is_structured()) check_typed_values((*array)[i], path + "[" + std::to_string(i) + "]");
+      if (!(*array)[i].is_structured()) continue;
+      path.push_back({{}, i, true});
+      check_typed_values((*array)[i], path);
+      path.pop_back();
     }
   } else if (const auto* object = value.if_object()) {
     if (is_typed(*object)) {
@@ -77,9 +107,10 @@ void check_typed_values(const json::value& value, const std::string& path) {
       return;
     }
     for (const auto& [key, item] : *object) {
-      if (item.is_structured()) {
-        check_typed_values(item, path.empty() ? std::string(key) : path + "." + std::string(key));
-      }
+      if (!item.is_structured()) continue;
+      path.push_back({key, 0, false});
+      check_typed_values(item, path);
+      path.pop_back();
     }
   }
 }
@@ -246,7 +277,7 @@ const json::string* typed_data(const json::object& state, std::string_view key, 
   if (object == nullptr || !is_typed(*object) || !equals(object->at(type_key), type) ||
       !object->at(data_key).is_string()) {
     throw CodecError("event state field '" + std::string(key) + "' is not a " + std::string(type) +
-                     " value: " + encode_value(field->value()));
+                     " value: " + encode_excerpt(field->value()));
   }
   return &object->at(data_key).get_string();
 }
@@ -287,13 +318,21 @@ json::object decode_state(std::string_view bytes) {
         "event state is not JSON (compressed or binary?): it starts with byte 0x78, a zlib header; "
         "the reactor reads uncompressed state only (is COMPRESSOR_TOPIC set for BIOMERO?)");
   }
+  if (bytes.size() > max_state_bytes) {
+    throw CodecError("event state is " + std::to_string(bytes.size()) + " bytes, more than the " +
+                     std::to_string(max_state_bytes) + " an event may have");
+  }
   json::parse_options options;
-  options.max_depth = 1000;  // Python's recursion limit, not Boost's default of 32
+  options.max_depth = max_state_depth;
   json::stream_parser parser({}, options);
   boost::system::error_code error;
   const std::size_t used = parser.write(bytes.data(), bytes.size(), error);
   if (!error) parser.finish(error);
   if (error) {
+    if (error == json::error::too_deep) {
+      throw CodecError("event state is nested more than " + std::to_string(max_state_depth) + " levels deep (at byte " +
+                       std::to_string(used) + ")");
+    }
     throw CodecError("event state is not JSON (compressed or binary?): " + error.message() + " at byte " +
                      std::to_string(used) + " near '" + excerpt(bytes, used) + "'");
   }
@@ -301,13 +340,26 @@ json::object decode_state(std::string_view bytes) {
   if (!state.is_object()) {
     throw CodecError("event state is JSON but not an object: " + excerpt(encode_value(state), 0));
   }
-  check_typed_values(state, "");
+  Path path;
+  check_typed_values(state, path);
   return std::move(state.get_object());
 }
 
 std::string encode_value(const json::value& value) {
   std::string out;
   append_value(out, value);
+  return out;
+}
+
+std::string encode_excerpt(const json::value& value, std::size_t max_bytes) {
+  std::string out = encode_value(value);
+  if (out.size() > max_bytes) {
+    // Cut on a character boundary: never in the middle of a UTF-8 sequence.
+    std::size_t cut = max_bytes;
+    while (cut > 0 && (static_cast<unsigned char>(out[cut]) & 0xC0) == 0x80) --cut;
+    out.resize(cut);
+    out += "...";
+  }
   return out;
 }
 

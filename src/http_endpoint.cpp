@@ -1,12 +1,15 @@
 #include "biomero_reactor/http_endpoint.hpp"
 
+#include <algorithm>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <list>
 #include <optional>
 #include <stdexcept>
 
@@ -19,9 +22,38 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = asio::ip::tcp;
 
-namespace {
+// The open connections, oldest first; shared with the sessions, which may outlive the
+// endpoint by a moment.
+struct HttpEndpoint::Registry {
+  struct Slot {
+    beast::tcp_stream* stream = nullptr;
+    bool busy = false;   // a request was read and is being answered
+    bool listed = true;  // still counted (an evicted slot is removed at once)
+  };
+  std::list<std::shared_ptr<Slot>> slots;
+  std::size_t max_connections = default_http_max_connections;
+  std::chrono::milliseconds idle_timeout = default_http_idle_timeout;
+  std::uint64_t shed = 0;
 
-constexpr auto request_timeout = std::chrono::seconds(10);
+  // Room for one more: closes the oldest connection waiting for a request, if any.
+  bool make_room() {
+    if (slots.size() < max_connections) return true;
+    for (auto it = slots.begin(); it != slots.end(); ++it) {
+      if ((*it)->busy) continue;
+      boost::system::error_code ignored;
+      (*it)->stream->socket().shutdown(tcp::socket::shutdown_both, ignored);
+      (*it)->stream->socket().close(ignored);
+      (*it)->listed = false;
+      slots.erase(it);
+      ++shed;
+      return true;
+    }
+    ++shed;
+    return false;
+  }
+};
+
+namespace {
 
 struct HostPort {
   std::string host, port;
@@ -42,15 +74,30 @@ tcp::endpoint resolve_one(asio::any_io_executor ex, const HostPort& hp) {
   return results.begin()->endpoint();
 }
 
-asio::awaitable<void> session(tcp::socket socket, HttpHandler handler) {
+asio::awaitable<void> session(tcp::socket socket, HttpHandler handler,
+                              std::shared_ptr<HttpEndpoint::Registry> registry) {
   beast::tcp_stream stream(std::move(socket));
+  auto slot = std::make_shared<HttpEndpoint::Registry::Slot>();
+  slot->stream = &stream;
+  registry->slots.push_back(slot);
+  const auto listed_at = std::prev(registry->slots.end());
+  struct Unlist {  // an evicted slot was erased already: its iterator is not touched
+    HttpEndpoint::Registry& registry;
+    std::shared_ptr<HttpEndpoint::Registry::Slot> slot;
+    std::list<std::shared_ptr<HttpEndpoint::Registry::Slot>>::iterator at;
+    ~Unlist() {
+      if (slot->listed) registry.slots.erase(at);
+    }
+  } unlist{*registry, slot, listed_at};
   beast::flat_buffer buffer;
   boost::system::error_code ec;
   for (;;) {
     http::request<http::string_body> req;
-    stream.expires_after(request_timeout);
+    slot->busy = false;
+    stream.expires_after(registry->idle_timeout);
     co_await http::async_read(stream, buffer, req, asio::redirect_error(asio::use_awaitable, ec));
-    if (ec) break;
+    if (ec || !slot->listed) break;
+    slot->busy = true;
     HttpAnswer answer;
     if (req.method() != http::verb::get && req.method() != http::verb::head) {
       answer = HttpAnswer{405, "text/plain", "GET or HEAD only\n"};
@@ -69,10 +116,11 @@ asio::awaitable<void> session(tcp::socket socket, HttpHandler handler) {
     res.keep_alive(req.keep_alive());
     if (req.method() != http::verb::head) res.body() = std::move(answer.body);
     res.prepare_payload();
+    stream.expires_after(registry->idle_timeout);
     co_await http::async_write(stream, res, asio::redirect_error(asio::use_awaitable, ec));
     if (ec || !res.keep_alive()) break;
   }
-  stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+  if (slot->listed) stream.socket().shutdown(tcp::socket::shutdown_send, ec);
 }
 
 asio::awaitable<HttpAnswer> get(tcp::endpoint at, std::string target, std::chrono::milliseconds timeout) {
@@ -96,8 +144,11 @@ asio::awaitable<HttpAnswer> get(tcp::endpoint at, std::string target, std::chron
 
 }  // namespace
 
-HttpEndpoint::HttpEndpoint(asio::any_io_executor ex, const std::string& listen, HttpHandler handler)
-    : acceptor_(ex), handler_(std::move(handler)) {
+HttpEndpoint::HttpEndpoint(asio::any_io_executor ex, const std::string& listen, HttpHandler handler,
+                           std::size_t max_connections, std::chrono::milliseconds idle_timeout)
+    : acceptor_(ex), handler_(std::move(handler)), registry_(std::make_shared<Registry>()) {
+  registry_->max_connections = std::max<std::size_t>(max_connections, 1);
+  registry_->idle_timeout = idle_timeout;
   const auto at = resolve_one(ex, split_listen(listen));
   acceptor_.open(at.protocol());
   acceptor_.set_option(tcp::acceptor::reuse_address(true));
@@ -112,11 +163,28 @@ asio::awaitable<void> HttpEndpoint::run() {
     tcp::socket socket = co_await acceptor_.async_accept(asio::redirect_error(asio::use_awaitable, ec));
     if (ec == asio::error::operation_aborted) break;
     if (ec) {
+      // EMFILE and the like fail again at once: pause instead of spinning the loop.
       log::warn("accepting an HTTP connection failed", {{"error", ec.message()}});
+      asio::steady_timer pause(acceptor_.get_executor(), std::chrono::milliseconds(100));
+      co_await pause.async_wait(asio::redirect_error(asio::use_awaitable, ec));
       continue;
     }
-    asio::co_spawn(acceptor_.get_executor(), session(std::move(socket), handler_), asio::detached);
+    if (!registry_->make_room()) {
+      log::warn("HTTP connection refused: every connection is busy",
+                {{"max_connections", static_cast<std::int64_t>(registry_->max_connections)}});
+      socket.close(ec);
+      continue;
+    }
+    asio::co_spawn(acceptor_.get_executor(), session(std::move(socket), handler_, registry_), asio::detached);
   }
+}
+
+std::size_t HttpEndpoint::connections() const {
+  return registry_->slots.size();
+}
+
+std::uint64_t HttpEndpoint::shed() const {
+  return registry_->shed;
 }
 
 void HttpEndpoint::stop() {

@@ -42,7 +42,7 @@ fs::path job_dir_path(const fs::path& group_base, const Uuid& workflow_id, const
 
 JobDir build_job_dir(const fs::path& group_base, const Uuid& workflow_id, const std::string& job_id,
                      const JobSources& sources, const ExtractLimits& limits, const std::string& metadata_csv,
-                     bool copies_next_to_images) {
+                     bool copies_next_to_images, std::uint64_t max_log_bytes) {
   const fs::path final_dir = job_dir_path(group_base, workflow_id, job_id);
   const fs::path parent = final_dir.parent_path();
   const std::string out_name = job_id + "_out";
@@ -60,10 +60,18 @@ JobDir build_job_dir(const fs::path& group_base, const Uuid& workflow_id, const 
   fs::create_directory(tmp);
   try {
     const fs::path zip = tmp / (out_name + ".zip");
-    if (!sources.dir.empty()) {
-      result.bytes_copied += zip_directory(sources.dir, zip);
-    } else {
-      result.bytes_copied += copy_file_durable(sources.zip, zip);
+    try {
+      if (!sources.dir.empty()) {
+        if (fs::is_symlink(sources.dir)) {
+          throw SourceRefused("results directory \"" + sources.dir.string() +
+                              "\" is a symbolic link: it is read as a directory, never through a link");
+        }
+        result.bytes_copied += zip_directory(sources.dir, zip);
+      } else {
+        result.bytes_copied += copy_file_durable(sources.zip, zip);
+      }
+    } catch (const SourceRefused& e) {
+      throw PermanentError(e.what());
     }
     const fs::path out = tmp / out_name;
     fs::create_directory(out);
@@ -73,7 +81,15 @@ JobDir build_job_dir(const fs::path& group_base, const Uuid& workflow_id, const 
       throw PermanentError(std::string("result archive ") + (sources.dir.empty() ? sources.zip : sources.dir).string() +
                            ": " + e.what());
     }
-    if (sources.log) result.bytes_copied += copy_file_durable(*sources.log, tmp / ("omero-" + job_id + ".log"));
+    if (sources.log) {
+      try {
+        const LogCopy log = copy_log_durable(*sources.log, tmp / ("omero-" + job_id + ".log"), max_log_bytes);
+        result.bytes_copied += log.copied_bytes;
+        result.log_truncated = log.truncated;
+      } catch (const SourceRefused& e) {
+        throw PermanentError(e.what());
+      }
+    }
     const ImageSet found = find_importable_images(out);
     if (found.images.empty() && found.label_images.empty()) {
       throw PermanentError("no importable images in the results of job " + job_id +

@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <map>
 #include <optional>
-#include <regex>
 
 namespace biomero_reactor {
 namespace {
@@ -17,7 +16,14 @@ struct DecodedEvent {
 };
 
 std::string describe(const StoredEvent& row) {
-  return "event " + std::to_string(row.id) + " (" + row.topic + ", " + row.originator_id.str() + " v" +
+  std::string topic = row.topic;
+  if (topic.size() > 128) {
+    std::size_t cut = 128;  // on a character boundary: the text goes to a database row
+    while (cut > 0 && (static_cast<unsigned char>(topic[cut]) & 0xC0) == 0x80) --cut;
+    topic.resize(cut);
+    topic += "...";
+  }
+  return "event " + std::to_string(row.id) + " (" + topic + ", " + row.originator_id.str() + " v" +
          std::to_string(row.originator_version) + ")";
 }
 
@@ -47,11 +53,58 @@ std::string text_field(const DecodedEvent& event, std::string_view key) {
   return encode_value(value);
 }
 
+// Bytes of the UTF-8 sequence that starts with `lead` (Boost.JSON has checked the text
+// is valid UTF-8, so only the length is needed).
+std::size_t sequence_length(unsigned char lead) {
+  if (lead < 0x80) return 1;
+  if (lead >= 0xF0) return 4;
+  if (lead >= 0xE0) return 3;
+  return 2;
+}
+
+// An id or a name: bounded and free of control characters, or the event is refused.
+std::string name_field(const DecodedEvent& event, std::string_view key, std::size_t cap) {
+  std::string text = text_field(event, key);
+  if (text.size() > cap) {
+    throw CodecError(describe(*event.row) + ": field '" + std::string(key) + "' is " + std::to_string(text.size()) +
+                     " bytes long, more than the " + std::to_string(cap) + " allowed");
+  }
+  if (has_control_character(text)) {
+    throw CodecError(describe(*event.row) + ": field '" + std::string(key) +
+                     "' holds a control character (NUL, newline, ...), which no id or name may hold");
+  }
+  return text;
+}
+
+// Free text: cut at the cap on a character boundary; control characters other than tab,
+// newline and carriage return replaced.
+std::string free_text_field(const DecodedEvent& event, std::string_view key) {
+  const std::string text = text_field(event, key);
+  std::string out;
+  out.reserve(std::min(text.size(), max_free_text_bytes));
+  for (std::size_t i = 0; i < text.size();) {
+    const auto byte = static_cast<unsigned char>(text[i]);
+    const std::size_t length = std::min(sequence_length(byte), text.size() - i);
+    if (out.size() + length > max_free_text_bytes) {
+      out += " [truncated]";
+      break;
+    }
+    const bool c1 = byte == 0xC2 && length == 2 && static_cast<unsigned char>(text[i + 1]) < 0xA0;
+    if ((byte < 0x20 && byte != '\t' && byte != '\n' && byte != '\r') || byte == 0x7F || c1) {
+      out += "\xEF\xBF\xBD";  // U+FFFD
+    } else {
+      out.append(text, i, length);
+    }
+    i += length;
+  }
+  return out;
+}
+
 std::int64_t integer_field(const DecodedEvent& event, std::string_view key) {
   const json::value& value = field(event, key);
   if (value.is_int64()) return value.get_int64();
   throw CodecError(describe(*event.row) + ": field '" + std::string(key) +
-                   "' is not an integer: " + encode_value(value));
+                   "' is not an integer: " + encode_excerpt(value));
 }
 
 // One aggregate's events decoded, checked to be versions 0..n-1.
@@ -79,27 +132,27 @@ Task fold_task(const Uuid& id, const std::vector<DecodedEvent>& events) {
   for (const DecodedEvent& event : events) {
     const std::string& topic = event.row->topic;
     if (topic == topics::task_created) {
-      task.name = text_field(event, "task_name");
-      task.version = text_field(event, "task_version");
+      task.name = name_field(event, "task_name", max_name_bytes);
+      task.version = name_field(event, "task_version", max_name_bytes);
       task.input_data = field(event, "input_data");
       const json::value& params = field(event, "params");
       if (params.is_object()) {
         task.params = params.get_object();
       } else if (!params.is_null()) {
-        throw CodecError(describe(*event.row) + ": params is not an object: " + encode_value(params));
+        throw CodecError(describe(*event.row) + ": params is not an object: " + encode_excerpt(params));
       }
       task.created_on = event.timestamp;
     } else if (topic == topics::job_id_added) {
-      task.job_ids.push_back(text_field(event, "job_id"));
+      task.job_ids.push_back(name_field(event, "job_id", max_job_id_bytes));
     } else if (topic == topics::status_updated) {
-      task.status = text_field(event, "status");
+      task.status = name_field(event, "status", max_name_bytes);
     } else if (topic == topics::task_started) {
       task.started = true;
     } else if (topic == topics::task_completed) {
       task.completed = true;
     } else if (topic == topics::task_failed) {
       task.failed = true;
-      task.error = text_field(event, "error_message");
+      task.error = free_text_field(event, "error_message");
     }
   }
   task.modified_on = events.back().timestamp;
@@ -134,8 +187,8 @@ Workflow decode_workflow(const Uuid& workflow_id, const std::vector<StoredEvent>
     if (topic == topics::workflow_initiated) {
       workflow.user_id = integer_field(event, "user");
       workflow.group_id = integer_field(event, "group");
-      workflow.name = text_field(event, "name");
-      workflow.description = text_field(event, "description");
+      workflow.name = name_field(event, "name", max_name_bytes);
+      workflow.description = free_text_field(event, "description");
       workflow.created_on = event.timestamp;
     } else if (topic == topics::task_added) {
       const std::optional<Uuid> task_id = get_uuid(event.state, "task_id");
@@ -147,7 +200,7 @@ Workflow decode_workflow(const Uuid& workflow_id, const std::vector<StoredEvent>
       workflow.completed = true;
     } else if (topic == topics::workflow_failed) {
       workflow.failed = true;
-      workflow.error = text_field(event, "error_message");
+      workflow.error = free_text_field(event, "error_message");
     }
   }
   workflow.version = workflow_version_of(workflow.description);
@@ -165,14 +218,59 @@ Workflow decode_workflow(const Uuid& workflow_id, const std::vector<StoredEvent>
   return workflow;
 }
 
-std::string workflow_version_of(std::string_view description) {
-  static const std::regex three_part(R"(\d+\.\d+\.\d+)");
-  static const std::regex dotted(R"(\d+(\.\d+)+)");
-  std::match_results<std::string_view::const_iterator> match;
-  for (const std::regex* pattern : {&three_part, &dotted}) {
-    if (std::regex_search(description.begin(), description.end(), match, *pattern)) return match.str();
+bool has_control_character(std::string_view text) noexcept {
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const auto byte = static_cast<unsigned char>(text[i]);
+    if (byte < 0x20 || byte == 0x7F) return true;
+    if (byte == 0xC2 && i + 1 < text.size()) {
+      const auto next = static_cast<unsigned char>(text[i + 1]);
+      if (next >= 0x80 && next <= 0x9F) return true;
+    }
   }
-  return "";
+  return false;
+}
+
+namespace {
+
+bool is_digit(char c) {
+  return c >= '0' && c <= '9';
+}
+
+// End of the digit run starting at `at` (at itself when there is none).
+std::size_t digits_end(std::string_view text, std::size_t at) {
+  while (at < text.size() && is_digit(text[at])) ++at;
+  return at;
+}
+
+// End of ".<digits>" at `at`, or npos.
+std::size_t dot_digits_end(std::string_view text, std::size_t at) {
+  if (at + 1 >= text.size() || text[at] != '.' || !is_digit(text[at + 1])) return std::string_view::npos;
+  return digits_end(text, at + 1);
+}
+
+}  // namespace
+
+// What std::regex_search gives for \d+\.\d+\.\d+ and then \d+(\.\d+)+, in linear time:
+// the leftmost match starts at the start of a digit run (a start inside a run has the
+// same continuation), and greedy \d+ takes whole runs. Each run is looked at by at most
+// three candidate starts, so the scan is O(size).
+std::string workflow_version_of(std::string_view description) {
+  std::string_view first_dotted;
+  for (std::size_t at = 0; at < description.size();) {
+    if (!is_digit(description[at])) {
+      ++at;
+      continue;
+    }
+    const std::size_t run_end = digits_end(description, at);
+    const std::size_t second = dot_digits_end(description, run_end);
+    if (second != std::string_view::npos) {
+      const std::size_t third = dot_digits_end(description, second);
+      if (third != std::string_view::npos) return std::string(description.substr(at, third - at));
+      if (first_dotted.empty()) first_dotted = description.substr(at, second - at);
+    }
+    at = run_end;
+  }
+  return std::string(first_dotted);
 }
 
 }  // namespace biomero_reactor

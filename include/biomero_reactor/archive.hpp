@@ -3,8 +3,13 @@
 //
 // extract_archive treats the archive as hostile. It writes only regular files and
 // directories, and only below target_dir:
-// - absolute paths, `..` components, names that are not valid UTF-8 and paths longer
+// - absolute paths, `..` components, names holding control characters and paths longer
 //   than 4096 bytes are refused;
+// - names are UTF-8, whatever the process locale or the environment (LANG, LC_ALL): the
+//   archive is read under a UTF-8 C locale on the reading thread. In a zip, a name
+//   flagged UTF-8 must be valid UTF-8; a name without the flag is taken as it is when its
+//   bytes are valid UTF-8 and read as CP437 (the zip format's default charset) otherwise.
+//   In other formats a name that is not valid UTF-8 is refused;
 // - every symlink entry is refused, wherever it points: the simplest rule that is
 //   obviously safe, and result archives have no use for links;
 // - every hardlink entry is refused too, for the same reason;

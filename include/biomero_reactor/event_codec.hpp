@@ -11,6 +11,7 @@
 #include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <stdexcept>
@@ -28,6 +29,13 @@ struct CodecError : std::runtime_error {
 
 using TimePoint = std::chrono::sys_time<std::chrono::microseconds>;
 
+// Caps on one event's state, checked before and while it is parsed: an event over either
+// is a CodecError saying which (the intake skips the workflow with that reason).
+// BIOMERO's events are a few KiB and nest a handful of levels; a hostile one of a few MB
+// nested deeply must cost time and memory linear in its size, never more.
+inline constexpr std::size_t max_state_bytes = std::size_t{8} << 20;
+inline constexpr std::size_t max_state_depth = 256;
+
 // Parses the state; throws CodecError for anything that is not a JSON object
 // (zlib-compressed or encrypted state included) or holds a malformed typed
 // value (bad uuid_hex, bad datetime_iso, non-string decimal_str).
@@ -39,6 +47,9 @@ using TimePoint = std::chrono::sys_time<std::chrono::microseconds>;
 // ensure_ascii=False): key order kept, raw UTF-8, floats as repr(float).
 [[nodiscard]] std::string encode_state(const boost::json::object& state);
 [[nodiscard]] std::string encode_value(const boost::json::value& value);
+// encode_value cut to about max_bytes (on a character boundary, "..." appended): for
+// error messages, which must stay short whatever the event holds.
+[[nodiscard]] std::string encode_excerpt(const boost::json::value& value, std::size_t max_bytes = 200);
 
 [[nodiscard]] boost::json::value typed_uuid(const Uuid& id);
 [[nodiscard]] boost::json::value typed_datetime(TimePoint at);

@@ -5,12 +5,14 @@
 // under a hidden temporary name beside it, published by one rename(2) after everything is
 // fsynced: a crash leaves nothing or the complete directory, and a retry rebuilds it.
 // Blocking: call it from the worker pool, never from the event loop.
+#include <cstdint>
 #include <filesystem>
 #include <optional>
 #include <stdexcept>
 #include <string>
 
 #include "biomero_reactor/archive.hpp"
+#include "biomero_reactor/fs_util.hpp"
 #include "biomero_reactor/images.hpp"
 #include "biomero_reactor/uuid.hpp"
 
@@ -32,14 +34,19 @@ struct JobDir {
   ImageSet images;             // absolute paths inside it
   std::uint64_t bytes_extracted = 0;
   std::uint64_t bytes_copied = 0;
-  bool reused = false;  // already published by an earlier attempt
+  bool reused = false;         // already published by an earlier attempt
+  bool log_truncated = false;  // the log was over max_log_bytes (a marker line says so in it)
 };
 
 // metadata_csv goes to <job>_out/metadata.csv and, when copies_next_to_images, into every
 // directory holding images (the importer attaches it to them).
+// Sources are read as open_source_file says (regular files only, never through a final
+// symlink, never from /proc, /sys, /dev): anything else is a PermanentError naming it.
+// The log is copied with copy_log_durable: holes stay holes, and a log over
+// max_log_bytes keeps its head and tail with a marker line between them.
 JobDir build_job_dir(const std::filesystem::path& group_base, const Uuid& workflow_id, const std::string& job_id,
                      const JobSources& sources, const ExtractLimits& limits, const std::string& metadata_csv,
-                     bool copies_next_to_images);
+                     bool copies_next_to_images, std::uint64_t max_log_bytes = default_max_log_bytes);
 
 // The published directory of a job (validating the ids that become path components).
 std::filesystem::path job_dir_path(const std::filesystem::path& group_base, const Uuid& workflow_id,

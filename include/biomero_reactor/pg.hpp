@@ -32,6 +32,19 @@ std::string sqlstate(std::error_code ec);
 // 55P03 (lock not available): worth retrying on a fresh transaction or connection.
 [[nodiscard]] bool is_retryable(std::error_code ec);
 
+// `message` (a libpq error text) with every trace of the password in `conninfo` replaced
+// by "(password hidden)". libpq echoes the conninfo when it cannot parse it: an unencoded
+// '%' in a URI's password gives `invalid percent-encoded token: "<password>"`, an unclosed
+// '[' quotes the whole URI. Every quoted part of the message that overlaps the password's
+// place in the conninfo is hidden (a password with an unencoded '@' is split by libpq, so
+// the quoted token may hold only part of it), and so is the password itself (as written,
+// percent-decoded, and its pieces between '@'s, when 4 bytes or longer) anywhere else.
+// The password is found leniently: in a URI from the user info's ':' to the last '@' and
+// in `password=` query parameters; in keyword form after `password =`. Every error the pg
+// layer raises while connecting goes through it; use it for any other libpq text that may
+// quote a conninfo (PQconninfoParse's errors).
+[[nodiscard]] std::string redact_secrets(std::string_view message, std::string_view conninfo);
+
 struct Error : std::system_error {
   Error(std::string_view sqlstate, const std::string& what) : std::system_error(make_error(sqlstate), what) {}
   [[nodiscard]] bool retryable() const { return is_retryable(code()); }
@@ -137,6 +150,7 @@ class Connection {
   void adopt_socket();
   void consume_input();
   [[noreturn]] void fail(const std::string& what);
+  [[noreturn]] void fail_connect(const std::string& what, std::string_view conninfo);
 
   asio::any_io_executor ex_;
   Duration io_timeout_;

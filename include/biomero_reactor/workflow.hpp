@@ -4,6 +4,7 @@
 
 #include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -47,6 +48,25 @@ struct Workflow {
   std::int64_t version_count = 0;  // workflow events = version the next one takes
 };
 
+// Every string taken from an event is bounded before it is kept, so no later step (the
+// version scan, the metadata CSV, a log line, a database row) sees unbounded text:
+// - identifiers (SLURM job id) and names (workflow name, task name, task version, task
+//   status): at most the cap below, no control character (U+0000..U+001F, U+007F and
+//   U+0080..U+009F: a NUL would be cut off where the text is stored, a newline would
+//   forge CSV rows or log lines); an event breaking either rule is a CodecError, so the
+//   workflow is skipped with that reason before anything is stored;
+// - free text (workflow description, error messages): cut at max_free_text_bytes (on a
+//   UTF-8 character boundary) with " [truncated]" appended; control characters other than
+//   tab, newline and carriage return become U+FFFD. Never a reason to refuse an event.
+inline constexpr std::size_t max_job_id_bytes = 128;       // as is_safe_component allows
+inline constexpr std::size_t max_name_bytes = 1024;        // names, versions, statuses
+inline constexpr std::size_t max_free_text_bytes = 65536;  // description, error messages
+
+// True when `text` holds a control character: C0 (U+0000..U+001F), DEL, or C1
+// (U+0080..U+009F, UTF-8 C2 80..C2 9F). For ids and names of any origin (event, config,
+// group mappings) before they are stored or become part of a path.
+[[nodiscard]] bool has_control_character(std::string_view text) noexcept;
+
 // `events` holds the workflow's events and those of its tasks, in any order;
 // events of other aggregates are ignored. Throws CodecError naming the event
 // when WorkflowInitiated is missing, an aggregate's versions are not 0..n-1,
@@ -55,6 +75,8 @@ struct Workflow {
 // -1) read as their compact JSON; null reads as "".
 [[nodiscard]] Workflow decode_workflow(const Uuid& workflow_id, const std::vector<StoredEvent>& events);
 
+// A hand-written linear scan (no regex: the description is untrusted text, and a
+// backtracking regex is exponential in time and recursive in stack on a digit run).
 // The first \d+\.\d+\.\d+ in the description, as BIOMERO's scripts take it;
 // failing that, the first dotted number \d+(\.\d+)+ ("Run cellexpansion v1.0"
 // gives "1.0"), so short versions are not lost; otherwise "". A bare integer
