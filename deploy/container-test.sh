@@ -191,7 +191,8 @@ pgport=$(cat "$tmp/pg/port")
 # through its socket directory, mounted at /run/pgsock.
 host_db="host=$tmp/pg/sock port=$pgport user=postgres dbname=biomero_template"
 container_db="host=/run/pgsock port=$pgport user=postgres dbname=biomero_template"
-psql_host() { psql -X -q -t -A -h "$tmp/pg/sock" -p "$pgport" -U postgres -d biomero_template -c "$1"; }
+pg_bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n1)
+psql_host() { "$pg_bin/psql" -X -q -t -A -h "$tmp/pg/sock" -p "$pgport" -U postgres -d biomero_template -c "$1"; }
 
 # The storage is mounted at the same path inside as outside, as NL-BIOMERO mounts /data
 # in every container: upload orders name files by that path, and the stand-in importer
@@ -202,14 +203,12 @@ chown 1000:1000 "$data"
 echo "base_dir: $data" > "$tmp/config-importer/settings.yml"
 echo '{"group_mappings": {"3": {"folder": "demo-lab", "groupName": "Demo"}}}' > "$tmp/biomero-config.json"
 # The compose file's reactor.yml, plus what BIOMERO's workflow parameters would name.
-{ cat deploy/compose/reactor.yml
+{ cat deploy/config/biomero-reactor/reactor.yml
   printf 'destination:\n  type: Dataset\n  id: "51"\nnames:\n  users: {2: alice}\n'; } > "$tmp/reactor.yml"
 run_flags=(
   --network=bridge
-  -v "$tmp/reactor.yml:/etc/biomero-reactor/reactor.yml:ro"
   -v "$tmp/config-importer:/opt/omero/server/config-importer:ro"
   -v "$tmp/biomero-config.json:/opt/omero/server/biomero-config.json:ro"
-  -v "$data:$data"
   -v "$tmp/results:/results:ro"
   -v "$tmp/pg/sock:/run/pgsock"
   -e "SQLALCHEMY_URL=$container_db"
@@ -218,7 +217,9 @@ run_flags=(
   -e "OMERO_BIOMERO_CONFIG_FILE=/opt/omero/server/biomero-config.json"
   -e "BIOMERO_REACTOR_SPOOL=$data/.biomero-reactor/spool"
 )
-reactor() { podman run --rm "${run_flags[@]}" "$image" "$@"; }
+config_flag=(-v "$tmp/reactor.yml:/etc/biomero-reactor/reactor.yml:ro")
+data_flag=(-v "$data:$data")
+reactor() { podman run --rm "${run_flags[@]}" "${config_flag[@]}" "${data_flag[@]}" "$image" "$@"; }
 expect_exit() {  # expect_exit WANT WHAT COMMAND...
   local want=$1 what=$2 rc=0; shift 2
   "$@" > "$tmp/out.txt" 2>&1 || rc=$?
@@ -268,16 +269,16 @@ expect_exit 0 "check with a writable storage volume" reactor check
 grep -q "check passed" "$tmp/out.txt" || { cat "$tmp/out.txt" >&2; fail "check did not say it passed"; }
 mkdir -p "$tmp/root-owned"
 expect_exit 1 "check with storage not writable by uid 1000" \
-  podman run --rm "${run_flags[@]}" -v "$tmp/root-owned:$data" "$image" check
+  podman run --rm "${run_flags[@]}" "${config_flag[@]}" -v "$tmp/root-owned:$data" "$image" check
 grep -q "not writable\|Permission denied" "$tmp/out.txt" || { cat "$tmp/out.txt" >&2; fail "check did not name the storage"; }
 printf 'database:\n  pool_sise: 4\n' > "$tmp/bad.yml"
 expect_exit 78 "check with a bad config" \
-  podman run --rm "${run_flags[@]}" -v "$tmp/bad.yml:/etc/biomero-reactor/reactor.yml:ro" "$image" check
+  podman run --rm "${run_flags[@]}" -v "$tmp/bad.yml:/etc/biomero-reactor/reactor.yml:ro" "${data_flag[@]}" "$image" check
 phase_done "smoke: image, install-sql, check"
 
 # run: a workflow from the stand-in BIOMERO, imported by the stand-in importer.
 hport=$(free_port)
-podman run -d --name "$run_name" "${run_flags[@]}" -p "127.0.0.1:$hport:$port" "$image" >/dev/null
+podman run -d --name "$run_name" "${run_flags[@]}" "${config_flag[@]}" "${data_flag[@]}" -p "127.0.0.1:$hport:$port" "$image" >/dev/null
 ready=""
 for _ in $(seq 60); do
   ready=$(http_get "$hport" /readyz)
@@ -326,8 +327,80 @@ kill "$importer_pid"; wait "$importer_pid" 2>/dev/null || true; importer_pid=""
 phase_done "smoke: run, endpoints, health check, SIGTERM"
 
 # ---- 6. deploy/docker-compose.yml with podman-compose ------------------------------
+# The file itself, in a copy of the folder layout it expects (NL-BIOMERO's: ./config,
+# ./web). What is not in this file: the database is the throwaway cluster through its
+# socket (an override file; the file's own postgres:16 service needs a registry), and
+# /results is the stand-in's results folder.
 if [ "$compose" = yes ]; then
-  . deploy/compose-test.inc.sh
+  proj=$tmp/compose
+  mkdir -p "$proj"
+  cp deploy/docker-compose.yml "$proj/"
+  expect_exit 1 "compose-preflight refuses a checkout without the mount sources" \
+    deploy/compose-preflight.sh "$proj/docker-compose.yml"
+  mkdir -p "$proj/config/biomero-reactor" "$proj/config/biomero-importer" "$proj/web/L-Drive" \
+    "$proj/web/biomero-config.json"
+  cp deploy/config/biomero-reactor/reactor.yml "$proj/config/biomero-reactor/"
+  expect_exit 1 "compose-preflight refuses biomero-config.json as a directory" \
+    deploy/compose-preflight.sh "$proj/docker-compose.yml"
+  rmdir "$proj/web/biomero-config.json"
+  cp "$tmp/biomero-config.json" "$proj/web/biomero-config.json"
+  printf 'destination:\n  type: Dataset\n  id: "51"\nnames:\n  users: {2: alice}\n' \
+    >> "$proj/config/biomero-reactor/reactor.yml"
+  echo "base_dir: /data" > "$proj/config/biomero-importer/settings.yml"
+  chown 1000:1000 "$proj/web/L-Drive"
+  expect_exit 0 "compose-preflight" deploy/compose-preflight.sh "$proj/docker-compose.yml"
+  cat > "$proj/ci-override.yml" <<YAML
+services:
+  biomero-reactor-install-sql:
+    environment: {SQLALCHEMY_URL: "$container_db", INGEST_TRACKING_DB_URL: "$container_db"}
+    volumes: ["$tmp/pg/sock:/run/pgsock"]
+  biomero-reactor:
+    environment: {SQLALCHEMY_URL: "$container_db", INGEST_TRACKING_DB_URL: "$container_db"}
+    volumes: ["$tmp/pg/sock:/run/pgsock", "$tmp/results:/results:ro"]
+YAML
+  [ "$image" = localhost/biomero-reactor:latest ] || podman tag "$image" localhost/biomero-reactor:latest
+  pc=(podman-compose -p biomero-reactor-ct -f "$proj/docker-compose.yml" -f "$proj/ci-override.yml")
+  compose_cleanup='"${pc[@]}" down -v -t 0; podman network rm -f biomero-reactor-ct_omero'
+  "${pc[@]}" up -d --no-build --no-deps biomero-reactor-install-sql biomero-reactor > "$tmp/compose-up.log" 2>&1 \
+    || { cat "$tmp/compose-up.log" >&2; fail "podman-compose up"; }
+  c_sql=biomero-reactor-ct_biomero-reactor-install-sql_1
+  c_run=biomero-reactor-ct_biomero-reactor_1
+  rc=$(podman wait "$c_sql")
+  [ "$rc" = 0 ] || { podman logs "$c_sql" >&2; fail "compose: install-sql exited $rc"; }
+  say "ok: compose: the install-sql one-shot completed: $(podman logs "$c_sql" 2>&1 | head -n 1)"
+  ready=""
+  for _ in $(seq 90); do
+    ready=$(http_get 9481 /readyz)
+    [[ "$ready" == "200 "* ]] && break
+    sleep 1
+  done
+  [[ "$ready" == "200 "* ]] || { podman logs "$c_run" 2>&1 | tail -n 20 >&2; fail "compose: /readyz on 127.0.0.1:9481: $ready"; }
+  say "ok: compose: the reactor is ready on the published 127.0.0.1:9481 after $(podman inspect --format '{{.RestartCount}}' "$c_run") restart(s)"
+  hc=$(podman healthcheck run "$c_run" 2>&1) || fail "compose: podman healthcheck run: $hc"
+  c_inspect=$(podman inspect --format '{{.Config.User}} {{.HostConfig.LogConfig.Type}} {{.HostConfig.LogConfig.Size}} {{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}{{range .HostConfig.PortBindings}}{{range .}}{{.HostIp}}:{{.HostPort}}{{end}}{{end}}' "$c_run")
+  say "compose: user, log driver, log size, networks, published: $c_inspect"
+  [[ "$c_inspect" == "1000:1000 "* ]] || [[ "$c_inspect" == "biomero "* ]] || say "note: compose container user is not 1000:1000"
+  [[ "$c_inspect" == *omero* ]] || fail "compose: the reactor is not on the omero network: $c_inspect"
+  [[ "$c_inspect" == *"127.0.0.1:9481"* ]] || fail "compose: port not published on 127.0.0.1:9481: $c_inspect"
+  wf=$("$standin" workflow --db "$host_db" --results "$tmp/results" --job 5678 --group 3 --user 2)
+  state_now=""
+  for _ in $(seq 90); do
+    state_now=$(psql_host "SELECT state FROM biomero_reactor.jobs WHERE slurm_job_id = '5678'")
+    [ "$state_now" = submitted ] || [ "$state_now" = failed ] && break
+    sleep 1
+  done
+  [ "$state_now" = submitted ] || { podman logs "$c_run" 2>&1 | tail -n 20 >&2; fail "compose: job 5678 is \"$state_now\", not submitted"; }
+  wrong=$(find "$proj/web/L-Drive" \( ! -uid 1000 -o ! -gid 1000 \) -printf '%u:%g %p\n')
+  [ -z "$wrong" ] || fail "compose: files in ./web/L-Drive not owned by 1000:1000:"$'\n'"$wrong"
+  say "ok: compose: a workflow's results archived into ./web/L-Drive as 1000:1000 and its upload order submitted (files: $(psql_host "SELECT left(files, 120) FROM public.imports WHERE stage = 'Import Pending' ORDER BY id DESC LIMIT 1"))"
+  t0=$SECONDS
+  podman stop -t 30 "$c_run" >/dev/null   # stop_grace_period: podman-compose 1.0.3 ignores it
+  rc=$(podman inspect --format '{{.State.ExitCode}}' "$c_run")
+  [ "$rc" = 0 ] || fail "compose: exit code $rc after SIGTERM"
+  say "ok: compose: SIGTERM stopped it in $((SECONDS - t0))s with exit 0"
+  "${pc[@]}" down -v -t 0 > "$tmp/compose-down.log" 2>&1 || { cat "$tmp/compose-down.log" >&2; fail "podman-compose down"; }
+  podman network rm -f biomero-reactor-ct_omero >/dev/null 2>&1 || true
+  compose_cleanup=""
   phase_done "podman-compose"
 fi
 
