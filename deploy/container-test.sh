@@ -134,9 +134,10 @@ make_base_image() {
   # merged-usr hook: /usr merged by mmdebstrap itself, with usr-is-merged instead of the
   # usrmerge package (which pulls in perl, 50 MB), as in Debian's official images.
   mmdebstrap --quiet --variant=minbase --format=tar --hook-dir=/usr/share/mmdebstrap/hooks/merged-usr \
-    "$@" bookworm - "${mirrors[@]}" \
+    "$@" bookworm - "${mirrors[@]}" 2>"$state/mmdebstrap.log" \
     | podman import --quiet --change 'CMD ["bash"]' \
-        --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' - "localhost/$name" >/dev/null
+        --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' - "localhost/$name" >/dev/null \
+    || { tail -n 20 "$state/mmdebstrap.log" >&2; fail "making $name (log: $state/mmdebstrap.log)"; }
 }
 make_base_image debian:bookworm
 # What the official -slim variant leaves out (debuerreotype --slimify).
