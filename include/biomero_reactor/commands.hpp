@@ -1,5 +1,5 @@
 #pragma once
-// The command line (SPEC §4): run [--once], install-sql, check, status [--json],
+// The command line: run [--once], install-sql, check, status [--json],
 // replay <workflow-uuid>, health [--ready] (asks the running daemon's /healthz or
 // /readyz), --version. Exit codes: 0 ok, 1 failure, 2 usage, 78 bad config.
 namespace biomero_reactor {

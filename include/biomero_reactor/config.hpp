@@ -163,7 +163,7 @@ using Getenv = std::function<std::optional<std::string>(std::string_view)>;
 [[nodiscard]] Getenv process_environment();
 
 [[nodiscard]] Config default_config();
-// Reads `file` (missing is an error), applies the environment overrides of SPEC §4
+// Reads `file` (missing is an error), applies the environment overrides BIOMERO deployments already set
 // (SQLALCHEMY_URL, INGEST_TRACKING_DB_URL, IMPORTER_CONFIG_PATH, OMERO_BIOMERO_CONFIG_FILE,
 // OMERO_BIOMERO_GROUP_MAPPINGS_FILE; an empty variable counts as unset) and validates.
 [[nodiscard]] Config load_config(const std::filesystem::path& file, const Getenv& getenv);

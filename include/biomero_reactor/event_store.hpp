@@ -1,6 +1,6 @@
 #pragma once
 // BIOMERO's event store (public.workflowtracker_events): reading a workflow's events and
-// appending the reactor's own Task events with the foreign-writer protocol of SPEC §2
+// appending the reactor's own Task events the way BIOMERO's own writer does
 // (EXCLUSIVE lock, version = current max + 1, insert, NOTIFY workflowtracker_events), and
 // running a transaction that retries when another writer appended first (23505) or the
 // database asks for a retry (serialization failure, deadlock).

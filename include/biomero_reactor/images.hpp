@@ -1,5 +1,5 @@
 // Finding what BIOMERO.importer can import in an extracted result directory: files or
-// directories whose name ends with one of BIOMERO's image extensions (SPEC §3.5). A zarr
+// directories whose name ends with one of BIOMERO's image extensions. A zarr
 // is one image (never searched inside); its label images are the groups in `labels/`.
 #pragma once
 

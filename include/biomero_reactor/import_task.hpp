@@ -1,5 +1,5 @@
 #pragma once
-// The reactor's import task in BIOMERO's workflow tracking (SPEC §3.7, §3.9): a Task
+// The reactor's import task in BIOMERO's workflow tracking: a Task
 // aggregate named SLURM_Import_Results.py (so BIOMERO's views map its statuses) added to
 // the workflow, started, then IMPORTING -> IMPORTED / IMPORT_FAILED. Each call runs inside
 // the caller's transaction, together with the job's own state change, so a status is
