@@ -10,7 +10,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// BIOMERO's list, copied from SPEC §3.5 (which calls it 50; it holds 52).
+// BIOMERO's list of importable extensions (52 entries).
 constexpr std::array<std::string_view, 52> image_extensions{
     ".tif",   ".tiff",     ".ome.tif", ".ome.tiff",  ".png", ".jpg", ".jpeg", ".gif", ".bmp", ".lsm",  ".czi",
     ".nd2",   ".oib",      ".oif",     ".vsi",       ".scn", ".svs", ".ims",  ".lif", ".pic", ".flex", ".zvi",

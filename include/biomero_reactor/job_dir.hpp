@@ -1,5 +1,5 @@
 #pragma once
-// Builds a job's permanent archive directory (SPEC §3.4, the seed's layout):
+// Builds a job's permanent archive directory (the layout BIOMERO's users know):
 //   <group base>/.analyzed/<workflow uuid>/<job id>/
 //       <job id>_out.zip   <job id>_out/ (extracted as-is, + metadata.csv)   omero-<job id>.log
 // under a hidden temporary name beside it, published by one rename(2) after everything is

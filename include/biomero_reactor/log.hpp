@@ -1,5 +1,5 @@
 #pragma once
-// The daemon's log stream (SPEC §4): one JSON object per line on stdout with ts, level,
+// The daemon's log stream: one JSON object per line on stdout with ts, level,
 // msg and the ids that apply (workflow_id, job_id, order_uuid, stage, duration_s), or a
 // readable line on a terminal. Written through Boost.Log. Identical messages repeated
 // within a short window (a database down for minutes) are throttled: the first is

@@ -1,5 +1,5 @@
 #pragma once
-// Upload orders in BIOMERO.importer's table public.imports (SPEC §2, §3.6, §3.8): one row
+// Upload orders in BIOMERO.importer's table public.imports: one row
 // per stage, appended by the importer; the reactor inserts the `Import Pending` row and
 // reads the latest stage. Order uuids are UUIDv5 of workflow, job, kind and submission,
 // so a retry after a crash finds its order instead of writing a second one.

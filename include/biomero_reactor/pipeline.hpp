@@ -1,5 +1,5 @@
 #pragma once
-// The per-job pipeline (SPEC §3.3–3.9) over the job table. Every step's outcome is
+// The per-job pipeline over the job table. Every step's outcome is
 // committed before the next starts, and only by the reactor holding the job's lease:
 //   pending   --report IMPORTING-->  started
 //   started   --resolve names, paths-->  archiving  --build .analyzed tree-->  archived
