@@ -1,4 +1,4 @@
-// Finding importable images in an extracted results tree (SPEC §3.5).
+// Finding importable images in an extracted results tree.
 #include "biomero_reactor/images.hpp"
 
 #include <boost/test/unit_test.hpp>
