@@ -11,6 +11,7 @@
 #include <set>
 
 #include "biomero_reactor/config.hpp"
+#include "biomero_reactor/conninfo.hpp"
 #include "biomero_reactor/group_storage.hpp"
 #include "biomero_reactor/http_endpoint.hpp"
 #include "biomero_reactor/log.hpp"
@@ -65,10 +66,6 @@ asio::awaitable<void> connect(Connections& c, const Config& cfg) {
   const auto ev = libpq_conninfo(cfg.database.events_url, "database.events_url");
   co_await c.events.connect(ev);
   if (!c.same_db) co_await c.importer.connect(libpq_conninfo(cfg.database.importer_url, "database.importer_url"));
-}
-
-bool same_database(const Config& cfg) {
-  return cfg.database.importer_url.empty() || cfg.database.importer_url == cfg.database.events_url;
 }
 
 int cmd_install_sql(const Config& cfg) {

@@ -11,6 +11,7 @@
 #include <cstring>
 #include <map>
 
+#include "biomero_reactor/conninfo.hpp"
 #include "biomero_reactor/http_endpoint.hpp"
 #include "biomero_reactor/intake.hpp"
 #include "biomero_reactor/listener.hpp"

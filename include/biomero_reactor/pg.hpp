@@ -16,13 +16,14 @@
 #include <system_error>
 #include <vector>
 
+#include "biomero_reactor/units.hpp"
+
 struct pg_conn;
 struct pg_result;
 
 namespace biomero_reactor::pg {
 
 namespace asio = boost::asio;
-using Duration = std::chrono::milliseconds;
 
 // SQLSTATE <-> error_code. Connection failures without a server SQLSTATE use 08006.
 const std::error_category& sqlstate_category();
