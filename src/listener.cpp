@@ -83,7 +83,7 @@ asio::awaitable<void> Listener::run() {
           auto r = co_await conn_.query("SELECT count(*) FROM pg_listening_channels() c WHERE c = ANY($1::text[])",
                                         pg::params(array));
           if (r.int64(0, 0) != static_cast<std::int64_t>(channels_.size())) {
-            throw pg::Error("08006", "LISTEN channels lost on the server");
+            throw pg::Error(pg::errc::connection_failure, "LISTEN channels lost on the server");
           }
           dispatch(conn_.take_notifications());
           a = fsm_.heartbeat_ok(Clock::now());

@@ -1,5 +1,5 @@
 #pragma once
-// Intake (SPEC §3.1–3.2): reads BIOMERO's WorkflowCompleted events after the cursor in id
+// Intake: reads BIOMERO's WorkflowCompleted events after the cursor in id
 // order, decides each workflow (one job per SLURM job id, or skipped with the reason), and
 // advances the cursor in the same transaction as the job rows. The cursor row is locked
 // for that transaction, so two reactors never take the same event twice.

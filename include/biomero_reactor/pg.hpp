@@ -33,6 +33,15 @@ std::string sqlstate(std::error_code ec);
 // 55P03 (lock not available): worth retrying on a fresh transaction or connection.
 [[nodiscard]] bool is_retryable(std::error_code ec);
 
+// The SQLSTATEs the program names: callers test these, never a literal.
+namespace errc {
+inline constexpr std::string_view unique_violation = "23505";     // someone inserted the same key first
+inline constexpr std::string_view connection_failure = "08006";   // also: no server SQLSTATE at all
+inline constexpr std::string_view connection_closed = "08003";    // used while not connected
+inline constexpr std::string_view internal_error = "XX000";       // an error without a SQLSTATE
+}  // namespace errc
+[[nodiscard]] bool is_unique_violation(std::error_code ec);
+
 struct Error : std::system_error {
   Error(std::string_view sqlstate, const std::string& what) : std::system_error(make_error(sqlstate), what) {}
   [[nodiscard]] bool retryable() const { return is_retryable(code()); }
@@ -74,6 +83,10 @@ template <class... A>
 Params params(const A&... a) {
   return Params{param(a)...};
 }
+// The one way to pass a list: a PostgreSQL array literal ("{"a","b"}"), every element
+// quoted and escaped, nullopt as NULL; bind it as $n::text[] (or ::uuid[], ...).
+[[nodiscard]] std::string array_literal(const std::vector<std::string>& items);
+[[nodiscard]] std::string array_literal(const std::vector<std::optional<std::string>>& items);
 
 class Result {
  public:
@@ -94,6 +107,12 @@ class Result {
 
  private:
   std::shared_ptr<pg_result> res_;
+};
+
+// One statement of a pipeline.
+struct Statement {
+  std::string sql;
+  Params params;
 };
 
 struct Notification {
@@ -119,6 +138,10 @@ class Connection {
 
   // One statement with parameters.
   asio::awaitable<Result> query(std::string_view sql, const Params& params = {});
+  // Statements sent together in libpq's pipeline mode: one round trip for all of them.
+  // They run in order; the first error is thrown (later statements are skipped, and an
+  // open transaction is left aborted for the caller to roll back).
+  asio::awaitable<std::vector<Result>> pipeline(const std::vector<Statement>& statements);
   // Several statements without parameters (migrations, BEGIN/COMMIT scripts).
   asio::awaitable<void> script(std::string_view sql);
 
