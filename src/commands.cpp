@@ -11,12 +11,13 @@
 #include <set>
 
 #include "biomero_reactor/config.hpp"
+#include "biomero_reactor/conninfo.hpp"
 #include "biomero_reactor/group_storage.hpp"
 #include "biomero_reactor/http_endpoint.hpp"
 #include "biomero_reactor/log.hpp"
 #include "biomero_reactor/migrations.hpp"
 #include "biomero_reactor/pg.hpp"
-#include "biomero_reactor/pipeline.hpp"
+#include "biomero_reactor/job_store.hpp"
 #include "biomero_reactor/reactor.hpp"
 #include "biomero_reactor/uuid.hpp"
 
@@ -65,10 +66,6 @@ asio::awaitable<void> connect(Connections& c, const Config& cfg) {
   const auto ev = libpq_conninfo(cfg.database.events_url, "database.events_url");
   co_await c.events.connect(ev);
   if (!c.same_db) co_await c.importer.connect(libpq_conninfo(cfg.database.importer_url, "database.importer_url"));
-}
-
-bool same_database(const Config& cfg) {
-  return cfg.database.importer_url.empty() || cfg.database.importer_url == cfg.database.events_url;
 }
 
 int cmd_install_sql(const Config& cfg) {
@@ -178,38 +175,32 @@ int cmd_check(const Config& cfg) {
 
 int cmd_status(const Config& cfg, bool json) {
   asio::io_context io;
-  Connections c(io, true);
+  Connections c(io, same_database(cfg));
   boost::json::object out;
   run_sync(io, [&]() -> asio::awaitable<int> {
-    co_await c.events.connect(libpq_conninfo(cfg.database.events_url, "database.events_url"));
+    co_await connect(c, cfg);
     co_await require_schema(c.events);
-    auto cur = co_await c.events.query("SELECT last_event_id FROM biomero_reactor.intake_cursor");
-    out["intake_cursor"] = cur.int64(0, 0);
+    const StatusReport report = co_await JobStore::status(c.events, 50);
+    out["intake_cursor"] = report.intake_cursor;
     boost::json::object counts;
-    auto r = co_await c.events.query("SELECT state, count(*) FROM biomero_reactor.jobs GROUP BY state ORDER BY state");
-    for (int i = 0; i < r.rows(); ++i) counts[r.text(i, 0)] = r.int64(i, 1);
+    for (const auto& [state, n] : report.jobs_by_state) counts[state] = n;
     out["jobs_by_state"] = counts;
     boost::json::array triggers;
-    for (const auto& t : co_await trigger_status(c.events, nullptr)) {
+    const auto installed = co_await trigger_status(c.events, c.importer_or_null());
+    for (const auto& t : installed) {
       triggers.push_back({{"table", t.table}, {"installed", t.installed}, {"detail", t.detail}});
     }
     out["triggers"] = triggers;
     boost::json::array jobs;
-    auto j = co_await c.events.query(
-        "SELECT j.workflow_id, j.slurm_job_id, j.state, j.attempt, j.submission, coalesce(j.error, ''), "
-        " to_char(j.updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "
-        " (SELECT string_agg(h.to_state, ' > ' ORDER BY h.id) FROM biomero_reactor.job_history h WHERE h.job_id = "
-        "j.id) "
-        "FROM biomero_reactor.jobs j ORDER BY j.updated_at DESC LIMIT 50");
-    for (int i = 0; i < j.rows(); ++i) {
-      jobs.push_back({{"workflow_id", j.text(i, 0)},
-                      {"job_id", j.text(i, 1)},
-                      {"state", j.text(i, 2)},
-                      {"attempt", j.int64(i, 3)},
-                      {"submission", j.int64(i, 4)},
-                      {"error", j.text(i, 5)},
-                      {"updated_at", j.text(i, 6)},
-                      {"history", j.text(i, 7)}});
+    for (const auto& j : report.recent) {
+      jobs.push_back({{"workflow_id", j.workflow_id},
+                      {"job_id", j.job_id},
+                      {"state", j.state},
+                      {"attempt", j.attempt},
+                      {"submission", j.submission},
+                      {"error", j.error},
+                      {"updated_at", j.updated_at},
+                      {"history", j.history}});
     }
     out["recent_jobs"] = jobs;
     co_return 0;
@@ -245,7 +236,7 @@ int cmd_replay(const Config& cfg, const std::string& workflow) {
   }
   asio::io_context io;
   pg::Pool pool(io.get_executor(), libpq_conninfo(cfg.database.events_url, "database.events_url"), 1, io_timeout);
-  const int n = run_sync(io, replay_workflow(pool, id->str()));
+  const int n = run_sync(io, JobStore::replay(pool, id->str()));
   if (n == 0) {
     std::cerr << "replay: no jobs for workflow " << id->str() << "\n";
     return 1;
@@ -365,10 +356,7 @@ int main_with_args(int argc, char** argv) {
   }
 
   try {
-    if (command == "run") {
-      const char* stop_at = std::getenv("BIOMERO_REACTOR_TEST_STOP_AT_STEP");
-      return cmd_run(cfg, RunOptions{once, instance, stop_at ? stop_at : ""});
-    }
+    if (command == "run") return cmd_run(cfg, RunOptions{once, instance});
     if (command == "install-sql") return cmd_install_sql(cfg);
     if (command == "check") return cmd_check(cfg);
     if (command == "status") return cmd_status(cfg, json);

@@ -29,29 +29,28 @@ std::vector<StoredEvent> to_events(const pg::Result& r) {
 
 }  // namespace
 
-asio::awaitable<std::vector<std::int64_t>> append_events(pg::Connection& c, const std::vector<NewEvent>& events) {
-  co_await c.query("LOCK TABLE public.workflowtracker_events IN EXCLUSIVE MODE");
-  std::map<Uuid, std::int64_t> next;
-  std::vector<std::int64_t> versions;
+std::vector<pg::Statement> append_statements(const std::vector<NewEvent>& events) {
+  std::vector<pg::Statement> out;
+  out.push_back({"LOCK TABLE public.workflowtracker_events IN EXCLUSIVE MODE", {}});
   for (const auto& e : events) {
-    auto it = next.find(e.aggregate);
-    if (it == next.end()) {
-      auto r = co_await c.query(
-          "SELECT coalesce(max(originator_version), -1) + 1 FROM public.workflowtracker_events WHERE originator_id = "
-          "$1",
-          pg::params(e.aggregate.str()));
-      it = next.emplace(e.aggregate, r.int64(0, 0)).first;
-    }
     boost::json::object state;
     if (!e.state.contains("timestamp")) state["timestamp"] = typed_datetime(now_us());
     for (const auto& kv : e.state) state[kv.key()] = kv.value();
-    co_await c.query(
-        "INSERT INTO public.workflowtracker_events (originator_id, originator_version, topic, state) "
-        "VALUES ($1, $2, $3, convert_to($4, 'UTF8'))",
-        pg::params(e.aggregate.str(), it->second, e.topic, encode_state(state)));
-    versions.push_back(it->second++);
+    // Under the lock, earlier inserts of this transaction are counted: versions follow on.
+    out.push_back({"INSERT INTO public.workflowtracker_events (originator_id, originator_version, topic, state) "
+                   "SELECT $1::uuid, coalesce(max(originator_version), -1) + 1, $2, convert_to($3, 'UTF8') "
+                   "FROM public.workflowtracker_events WHERE originator_id = $1::uuid RETURNING originator_version",
+                   pg::params(e.aggregate.str(), e.topic, encode_state(state))});
   }
-  co_await c.query("NOTIFY workflowtracker_events");
+  out.push_back({"NOTIFY workflowtracker_events", {}});
+  return out;
+}
+
+asio::awaitable<std::vector<std::int64_t>> append_events(pg::Connection& c, const std::vector<NewEvent>& events) {
+  const auto statements = append_statements(events);
+  const auto results = co_await c.pipeline(statements);
+  std::vector<std::int64_t> versions;
+  for (std::size_t i = 1; i + 1 < results.size(); ++i) versions.push_back(results[i].int64(0, 0));
   co_return versions;
 }
 
@@ -73,6 +72,32 @@ asio::awaitable<std::vector<StoredEvent>> load_workflow_events(pg::Connection& c
   co_return own;
 }
 
+namespace {
+
+// Whether a failed transaction is worth running again: someone appended first, or the
+// database asks for it (serialization failure, deadlock, lost connection).
+bool worth_retrying(const pg::Error& e, int attempt, int attempts) {
+  return attempt < attempts && (pg::is_unique_violation(e.code()) || e.retryable());
+}
+
+// Roll back now: an open transaction may hold BIOMERO's EXCLUSIVE lock.
+asio::awaitable<void> roll_back(pg::Connection& c) {
+  if (!c.is_open() || !c.in_transaction()) co_return;
+  try {
+    co_await c.script("ROLLBACK");
+  } catch (const pg::Error&) {
+    c.close();
+  }
+}
+
+asio::awaitable<void> pause_before_retry(int attempt, const std::string& reason) {
+  log::debug("transaction retried", {{"reason", reason}, {"attempt", attempt}});
+  asio::steady_timer t(co_await asio::this_coro::executor, std::chrono::milliseconds(20 * attempt));
+  co_await t.async_wait(asio::use_awaitable);
+}
+
+}  // namespace
+
 asio::awaitable<void> in_transaction(pg::Pool& pool, std::function<asio::awaitable<void>(pg::Connection&)> body,
                                      int attempts) {
   for (int attempt = 1;; ++attempt) {
@@ -86,27 +111,50 @@ asio::awaitable<void> in_transaction(pg::Pool& pool, std::function<asio::awaitab
         co_await c->script("COMMIT");
         co_return;
       } catch (const pg::Error& e) {
-        const bool conflict = pg::sqlstate(e.code()) == "23505";
-        if (attempt >= attempts || !(conflict || e.retryable()))
-          failure = std::current_exception();
-        else
+        if (worth_retrying(e, attempt, attempts))
           retry = e;
+        else
+          failure = std::current_exception();
       } catch (...) {
         failure = std::current_exception();
       }
-      // Roll back now: an open transaction may hold BIOMERO's EXCLUSIVE lock.
-      if (c->is_open() && c->in_transaction()) {
-        try {
-          co_await c->script("ROLLBACK");
-        } catch (const pg::Error&) {
-          c->close();
-        }
-      }
+      co_await roll_back(*c);
     }
     if (failure) std::rethrow_exception(failure);
-    log::debug("transaction retried", {{"reason", retry->what()}, {"attempt", attempt}});
-    asio::steady_timer t(co_await asio::this_coro::executor, std::chrono::milliseconds(20 * attempt));
-    co_await t.async_wait(asio::use_awaitable);
+    co_await pause_before_retry(attempt, retry->what());
+  }
+}
+
+asio::awaitable<std::optional<std::vector<pg::Result>>> pipelined_transaction(
+    pg::Pool& pool, std::vector<pg::Statement> statements, std::function<bool(const std::vector<pg::Result>&)> keep,
+    int attempts) {
+  statements.insert(statements.begin(), pg::Statement{"BEGIN", {}});
+  for (int attempt = 1;; ++attempt) {
+    std::optional<pg::Error> retry;
+    std::exception_ptr failure;
+    {
+      auto c = co_await pool.acquire();
+      try {
+        auto results = co_await c->pipeline(statements);
+        results.erase(results.begin());
+        if (!keep(results)) {
+          co_await c->script("ROLLBACK");
+          co_return std::nullopt;
+        }
+        co_await c->script("COMMIT");
+        co_return results;
+      } catch (const pg::Error& e) {
+        if (worth_retrying(e, attempt, attempts))
+          retry = e;
+        else
+          failure = std::current_exception();
+      } catch (...) {
+        failure = std::current_exception();
+      }
+      co_await roll_back(*c);
+    }
+    if (failure) std::rethrow_exception(failure);
+    co_await pause_before_retry(attempt, retry->what());
   }
 }
 

@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <set>
 
+#include "biomero_reactor/channels.hpp"
 #include "biomero_reactor/event_store.hpp"
+#include "biomero_reactor/job_store.hpp"
 #include "biomero_reactor/log.hpp"
 
 namespace biomero_reactor {
@@ -82,38 +84,28 @@ asio::awaitable<IntakeStats> run_intake(pg::Pool& events, const Config& cfg) {
         }
         for (const auto& j : d.jobs) {
           const bool skip = !j.skip_reason.empty();
-          const std::string task_id = j.analysis_task_id ? j.analysis_task_id->str() : std::string();
-          const std::string state = skip ? "skipped" : "pending";
-          const pg::Params job_row = pg::params(wf_id.str(), j.slurm_job_id, pg::null_if_empty(task_id), state,
-                                                pg::null_if_empty(j.skip_reason));
-          auto job = co_await c.query(
-              "INSERT INTO biomero_reactor.jobs (workflow_id, slurm_job_id, analysis_task_id, state, error, "
-              "finished_at) "
-              "VALUES ($1, $2, $3, $4, $5, CASE WHEN $4 = 'skipped' THEN now() END) "
-              "ON CONFLICT (workflow_id, slurm_job_id) DO NOTHING RETURNING id",
-              job_row);
-          if (job.rows() == 0) continue;
+          const JobState state = skip ? JobState::skipped : JobState::pending;
           const std::string detail =
               skip ? j.skip_reason : "workflow completed (event " + std::to_string(event_id) + ")";
-          co_await c.query(
-              "INSERT INTO biomero_reactor.job_history (job_id, to_state, attempt, detail) VALUES ($1, $2, 1, $3)",
-              pg::params(job.int64(0, 0), state, detail));
+          const auto id = co_await JobStore::insert_job(c, wf_id, j.slurm_job_id, j.analysis_task_id, state, detail);
+          if (!id) continue;
           (skip ? batch.jobs_skipped : batch.jobs_created)++;
           if (skip) {
             log::info("job skipped", {{"workflow_id", wf_id.str()},
                                       {"job_id", j.slurm_job_id},
                                       {"event_id", event_id},
-                                      {"state", state},
+                                      {"state", std::string(to_string(state))},
                                       {"reason", j.skip_reason}});
           } else {
-            log::info(
-                "job created",
-                {{"workflow_id", wf_id.str()}, {"job_id", j.slurm_job_id}, {"event_id", event_id}, {"state", state}});
+            log::info("job created", {{"workflow_id", wf_id.str()},
+                                      {"job_id", j.slurm_job_id},
+                                      {"event_id", event_id},
+                                      {"state", std::string(to_string(state))}});
           }
         }
       }
       // Every reactor (not only this one) learns at commit that there is work to claim.
-      if (batch.jobs_created > 0) co_await c.query("NOTIFY biomero_reactor_jobs");
+      if (batch.jobs_created > 0) co_await c.query("SELECT pg_notify($1, '')", pg::params(std::string(channels::jobs)));
       if (batch.events > 0) {
         co_await c.query(
             "UPDATE biomero_reactor.intake_cursor SET last_event_id = $1, updated_at = now() "

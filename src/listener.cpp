@@ -14,7 +14,7 @@ using Action = ListenerFsm::Action;
 using Clock = ListenerFsm::Clock;
 
 Listener::Listener(asio::any_io_executor ex, std::string name, std::string conninfo, std::vector<std::string> channels,
-                   ListenerFsm::Settings settings, Millis heartbeat_timeout, Callbacks callbacks)
+                   ListenerFsm::Settings settings, Duration heartbeat_timeout, Callbacks callbacks)
     : name_(std::move(name)),
       conninfo_(std::move(conninfo)),
       channels_(std::move(channels)),
@@ -41,8 +41,8 @@ void Listener::set_health() {
 }
 
 asio::awaitable<Action> Listener::wait() {
-  const auto left = std::chrono::duration_cast<Millis>(fsm_.deadline() - Clock::now());
-  const auto d = std::max(left, Millis(0));
+  const auto left = std::chrono::duration_cast<Duration>(fsm_.deadline() - Clock::now());
+  const auto d = std::max(left, Duration(0));
   if (fsm_.healthy() && conn_.is_open()) {
     asio::steady_timer timer(co_await asio::this_coro::executor, d);
     auto r = co_await (conn_.wait_notifications() || timer.async_wait(asio::use_awaitable) || stop_.wait_for(d));
@@ -83,7 +83,7 @@ asio::awaitable<void> Listener::run() {
           auto r = co_await conn_.query("SELECT count(*) FROM pg_listening_channels() c WHERE c = ANY($1::text[])",
                                         pg::params(array));
           if (r.int64(0, 0) != static_cast<std::int64_t>(channels_.size())) {
-            throw pg::Error("08006", "LISTEN channels lost on the server");
+            throw pg::Error(pg::errc::connection_failure, "LISTEN channels lost on the server");
           }
           dispatch(conn_.take_notifications());
           a = fsm_.heartbeat_ok(Clock::now());
@@ -103,7 +103,7 @@ asio::awaitable<void> Listener::run() {
       log::warn("LISTEN session lost; polling until it is back",
                 {{"database", name_},
                  {"error", e.what()},
-                 {"retry_in_ms", std::chrono::duration_cast<Millis>(fsm_.deadline() - Clock::now()).count()}});
+                 {"retry_in_ms", std::chrono::duration_cast<Duration>(fsm_.deadline() - Clock::now()).count()}});
     }
     set_health();
   }

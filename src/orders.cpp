@@ -7,8 +7,7 @@ namespace biomero_reactor {
 namespace asio = boost::asio;
 
 Uuid order_uuid(const Uuid& workflow_id, const std::string& job_id, const std::string& kind, int submission) {
-  static const Uuid ns = uuid5(*Uuid::parse("6ba7b811-9dad-11d1-80b4-00c04fd430c8"), "biomero-reactor/order");
-  return uuid5(ns, workflow_id.str() + "/" + job_id + "/" + kind + "/" + std::to_string(submission));
+  return uuid5(order_namespace(), workflow_id.str() + "/" + job_id + "/" + kind + "/" + std::to_string(submission));
 }
 
 std::vector<Order> plan_orders(const Uuid& workflow_id, const std::string& job_id, int submission,
@@ -57,12 +56,10 @@ asio::awaitable<std::map<std::string, Stage>> latest_stages(pg::Connection& impo
                                                             const std::vector<std::string>& uuids) {
   std::map<std::string, Stage> out;
   if (uuids.empty()) co_return out;
-  std::string array = "{";
-  for (const auto& u : uuids) array += (array.size() > 1 ? "," : "") + u;
-  array += "}";
+  const std::string array = pg::array_literal(uuids);
   auto r = co_await importer.query(
       "SELECT DISTINCT ON (uuid) uuid, stage, description FROM public.imports WHERE uuid = ANY($1::text[]) "
-      "ORDER BY uuid, \"timestamp\" DESC NULLS LAST, id DESC",
+      "ORDER BY uuid, stage IN ('Import Completed', 'Import Failed') DESC, id DESC",
       pg::params(array));
   for (int i = 0; i < r.rows(); ++i) out[std::string(r.text(i, 0))] = {std::string(r.text(i, 1)), r.opt_text(i, 2)};
   co_return out;

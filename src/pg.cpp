@@ -179,6 +179,32 @@ const std::error_category& sqlstate_category() {
   return cat;
 }
 
+std::string array_literal(const std::vector<std::optional<std::string>>& items) {
+  std::string out = "{";
+  for (const auto& item : items) {
+    if (out.size() > 1) out += ',';
+    if (!item) {
+      out += "NULL";
+      continue;
+    }
+    out += '"';
+    for (const char ch : *item) {
+      if (ch == '"' || ch == '\\') out += '\\';
+      out += ch;
+    }
+    out += '"';
+  }
+  return out + "}";
+}
+
+std::string array_literal(const std::vector<std::string>& items) {
+  return array_literal(std::vector<std::optional<std::string>>(items.begin(), items.end()));
+}
+
+bool is_unique_violation(std::error_code ec) {
+  return ec == make_error(errc::unique_violation);
+}
+
 std::error_code make_error(std::string_view state) {
   return {pack(state), sqlstate_category()};
 }
@@ -292,14 +318,14 @@ void Connection::fail(const std::string& what) {
   std::string msg = what;
   if (conn_) msg += ": " + trimmed(PQerrorMessage(conn_));
   close();
-  throw Error("08006", msg);
+  throw Error(errc::connection_failure, msg);
 }
 
 void Connection::fail_connect(const std::string& what, std::string_view conninfo) {
   std::string msg = what;
   if (conn_) msg += ": " + redact_secrets(trimmed(PQerrorMessage(conn_)), conninfo);
   close();
-  throw Error("08006", msg);
+  throw Error(errc::connection_failure, msg);
 }
 
 void Connection::adopt_socket() {
@@ -313,7 +339,7 @@ void Connection::adopt_socket() {
 }
 
 asio::awaitable<void> Connection::wait(Wait what, bool with_timeout) {
-  if (!socket_) throw Error("08003", "connection is closed");
+  if (!socket_) throw Error(errc::connection_closed, "connection is closed");
   const auto w =
       what == Wait::read ? asio::posix::descriptor_base::wait_read : asio::posix::descriptor_base::wait_write;
   if (!with_timeout) {
@@ -324,7 +350,7 @@ asio::awaitable<void> Connection::wait(Wait what, bool with_timeout) {
   auto r = co_await (socket_->async_wait(w, use_awaitable) || timer.async_wait(use_awaitable));
   if (r.index() == 1) {
     close();
-    throw Error("08006", "PostgreSQL did not answer within " + std::to_string(io_timeout_.count()) + " ms");
+    throw Error(errc::connection_failure, "PostgreSQL did not answer within " + std::to_string(io_timeout_.count()) + " ms");
   }
 }
 
@@ -344,7 +370,7 @@ asio::awaitable<void> Connection::connect(std::string conninfo) {
                         "keepalives_interval", "keepalives_count", nullptr};
   const char* vals[] = {"biomero-reactor", conninfo.c_str(), "1", "30", "10", "3", nullptr};
   conn_ = PQconnectStartParams(keys, vals, 1);
-  if (conn_ == nullptr) throw Error("08006", "libpq could not allocate a connection");
+  if (conn_ == nullptr) throw Error(errc::connection_failure, "libpq could not allocate a connection");
   // libpq's messages about the conninfo quote what it could not parse: the password too.
   if (PQstatus(conn_) == CONNECTION_BAD) fail_connect("cannot connect to PostgreSQL", conninfo);
   PostgresPollingStatusType st = PGRES_POLLING_WRITING;
@@ -384,7 +410,7 @@ asio::awaitable<Result> Connection::finish_query() {
       if (!err) {
         const char* state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
         const bool broken = PQstatus(conn_) == CONNECTION_BAD;
-        err.emplace(state ? state : (broken ? "08006" : "XX000"), trimmed(PQresultErrorMessage(r)));
+        err.emplace(state ? std::string_view(state) : (broken ? errc::connection_failure : errc::internal_error), trimmed(PQresultErrorMessage(r)));
       }
     } else {
       last = res;
@@ -399,7 +425,7 @@ asio::awaitable<Result> Connection::finish_query() {
 }
 
 asio::awaitable<Result> Connection::query(std::string_view sql, const Params& params) {
-  if (!is_open()) throw Error("08003", "connection to PostgreSQL is not open");
+  if (!is_open()) throw Error(errc::connection_closed, "connection to PostgreSQL is not open");
   const std::string text(sql);
   std::vector<const char*> values;
   values.reserve(params.size());
@@ -411,8 +437,59 @@ asio::awaitable<Result> Connection::query(std::string_view sql, const Params& pa
   co_return co_await finish_query();
 }
 
+asio::awaitable<std::vector<Result>> Connection::pipeline(const std::vector<Statement>& statements) {
+  if (!is_open()) throw Error(errc::connection_closed, "connection to PostgreSQL is not open");
+  if (PQenterPipelineMode(conn_) != 1) fail("cannot enter pipeline mode");
+  for (const auto& st : statements) {
+    std::vector<const char*> values;
+    values.reserve(st.params.size());
+    for (const auto& p : st.params) values.push_back(p ? p->c_str() : nullptr);
+    if (!PQsendQueryParams(conn_, st.sql.c_str(), static_cast<int>(values.size()), nullptr, values.data(), nullptr,
+                           nullptr, 0)) {
+      fail("cannot send query");
+    }
+  }
+  if (PQpipelineSync(conn_) != 1) fail("cannot send the pipeline");
+  for (;;) {
+    const int f = PQflush(conn_);
+    if (f == 0) break;
+    if (f < 0) fail("cannot send to PostgreSQL");
+    co_await wait(Wait::write, true);
+  }
+  std::vector<Result> out(statements.size());
+  std::optional<Error> err;
+  std::size_t i = 0;  // each statement's results end with a null result; the sync ends all
+  for (bool synced = false; !synced;) {
+    while (PQisBusy(conn_)) {
+      co_await wait(Wait::read, true);
+      consume_input();
+    }
+    PGresult* r = PQgetResult(conn_);
+    if (r == nullptr) {
+      ++i;
+      continue;
+    }
+    Result res(r);
+    const auto st = PQresultStatus(r);
+    if (st == PGRES_PIPELINE_SYNC) {
+      synced = true;
+    } else if (st == PGRES_FATAL_ERROR || st == PGRES_BAD_RESPONSE || st == PGRES_NONFATAL_ERROR) {
+      if (!err) {
+        const char* state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+        err.emplace(state ? std::string_view(state) : errc::internal_error, trimmed(PQresultErrorMessage(r)));
+      }
+    } else if (st != PGRES_PIPELINE_ABORTED && i < out.size()) {
+      out[i] = res;
+    }
+  }
+  if (PQexitPipelineMode(conn_) != 1) fail("cannot leave pipeline mode");
+  consume_input();
+  if (err) throw *err;
+  co_return out;
+}
+
 asio::awaitable<void> Connection::script(std::string_view sql) {
-  if (!is_open()) throw Error("08003", "connection to PostgreSQL is not open");
+  if (!is_open()) throw Error(errc::connection_closed, "connection to PostgreSQL is not open");
   const std::string text(sql);
   if (!PQsendQuery(conn_, text.c_str())) fail("cannot send query");
   co_await finish_query();

@@ -6,16 +6,16 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/json/parse.hpp>
-#include <boost/json/serialize.hpp>
-#include <cerrno>
-#include <cstring>
 #include <map>
 
+#include "biomero_reactor/channels.hpp"
+#include "biomero_reactor/conninfo.hpp"
+#include "biomero_reactor/health.hpp"
 #include "biomero_reactor/http_endpoint.hpp"
+#include "biomero_reactor/import_waiter.hpp"
 #include "biomero_reactor/intake.hpp"
 #include "biomero_reactor/listener.hpp"
 #include "biomero_reactor/log.hpp"
-#include "biomero_reactor/metrics.hpp"
 #include "biomero_reactor/migrations.hpp"
 #include "biomero_reactor/pipeline.hpp"
 #include "biomero_reactor/systemd_notify.hpp"
@@ -28,14 +28,10 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-constexpr int max_concurrent_jobs = 16;
-constexpr const char* workflow_channel = "biomero_reactor_workflow";
-constexpr const char* import_channel = "biomero_reactor_import";
-constexpr const char* jobs_channel = "biomero_reactor_jobs";  // new or resubmitted jobs to claim
-
-HttpAnswer json_answer(unsigned status, boost::json::object body) {
-  return HttpAnswer{status, "application/json", boost::json::serialize(body) + "\n"};
-}
+// How long the scheduler waits at least before looking again for a job that is due.
+constexpr Duration min_scheduler_wait = std::chrono::milliseconds(50);
+// How often `run --once` looks whether anything is still in flight.
+constexpr Duration once_check_interval = std::chrono::milliseconds(200);
 
 }  // namespace
 
@@ -47,12 +43,13 @@ struct Reactor::Impl {
   bool same_db;
   pg::Pool events;
   pg::Pool importer_own;
-  asio::thread_pool workers{2};
+  asio::thread_pool workers{static_cast<std::size_t>(cfg.jobs.workers)};
+  std::unique_ptr<JobStore> store;
   std::unique_ptr<PipelineContext> ctx;
   std::unique_ptr<Listener> events_listener, importer_listener;
   Wakeup intake_wake{io.get_executor()}, scheduler_wake{io.get_executor()}, waiter_wake{io.get_executor()},
       stop_wake{io.get_executor()}, watchdog_wake{io.get_executor()};
-  std::set<std::string> notified_orders;
+  StageNotices notified_orders;
   bool import_trigger = false;
   bool workflow_trigger = false;
   bool stopping = false;
@@ -62,6 +59,7 @@ struct Reactor::Impl {
   SystemdNotifier systemd = SystemdNotifier::from_environment();
   bool ready_sent = false;
   std::unique_ptr<HttpEndpoint> http;
+  std::unique_ptr<Health> health;
   // Counted here rather than in the pipeline: they describe the reactor's inputs.
   bool workflow_notified = false;
   std::uint64_t events_by_notify = 0, events_by_poll = 0;
@@ -76,9 +74,11 @@ struct Reactor::Impl {
         importer_conninfo(cfg.database.importer_url.empty()
                               ? events_conninfo
                               : libpq_conninfo(cfg.database.importer_url, "database.importer_url")),
-        same_db(events_conninfo == importer_conninfo),
-        events(io.get_executor(), events_conninfo, static_cast<std::size_t>(cfg.database.pool_size), Millis(30000)),
-        importer_own(io.get_executor(), importer_conninfo, 2, Millis(30000)) {
+        same_db(same_database(cfg)),
+        events(io.get_executor(), events_conninfo, static_cast<std::size_t>(cfg.database.pool_size),
+               cfg.database.timeout),
+        importer_own(io.get_executor(), importer_conninfo, static_cast<std::size_t>(cfg.database.importer_pool_size),
+                     cfg.database.timeout) {
     if (opts.instance.empty()) opts.instance = default_instance();
   }
 
@@ -90,16 +90,16 @@ struct Reactor::Impl {
 
   void on_notification(const pg::Notification& n) {
     ++notifications_by_channel[n.channel];
-    if (n.channel == workflow_channel) {
+    if (n.channel == channels::workflow) {
       log::debug("workflow completed notification", {{"event_id", n.payload}});
       workflow_notified = true;
       intake_wake.notify();
-    } else if (n.channel == jobs_channel) {
+    } else if (n.channel == channels::jobs) {
       scheduler_wake.notify();
-    } else if (n.channel == import_channel) {
+    } else if (n.channel == channels::import) {
       try {
         const auto o = boost::json::parse(n.payload).as_object();
-        notified_orders.insert(std::string(o.at("uuid").as_string()));
+        notified_orders[std::string(o.at("uuid").as_string())] = std::string(o.at("stage").as_string());
         log::debug("import stage notification", {{"order_uuid", o.at("uuid")}, {"stage", o.at("stage")}});
       } catch (const std::exception&) {
         log::warn("ignoring a malformed import notification", {{"payload", n.payload}});
@@ -148,9 +148,9 @@ struct Reactor::Impl {
     while (!stopping) {
       Duration wait = cfg.intake.poll_interval;
       try {
-        const int free = max_concurrent_jobs - running_jobs;
+        const int free = cfg.jobs.slots - running_jobs;
         std::vector<JobRef> jobs;
-        if (free > 0) jobs = co_await claim_jobs(*ctx, free);
+        if (free > 0) jobs = co_await store->claim(free);
         for (const auto& j : jobs) {
           ++running_jobs;
           asio::co_spawn(
@@ -163,8 +163,8 @@ struct Reactor::Impl {
         }
         if (!jobs.empty()) continue;
         if (free > 0) {
-          const auto due = co_await next_job_due(*ctx);
-          if (due) wait = std::min(wait, std::max(*due, Duration(50)));
+          const auto due = co_await store->next_due();
+          if (due) wait = std::min(wait, std::max(*due, min_scheduler_wait));
         }
       } catch (const std::exception& e) {
         log::warn("claiming jobs failed; retrying", {{"error", e.what()}});
@@ -178,11 +178,11 @@ struct Reactor::Impl {
     auto next_full = Clock::now();
     while (!stopping) {
       const bool full = Clock::now() >= next_full || notified_orders.empty();
-      std::optional<std::set<std::string>> only;
+      std::optional<StageNotices> only;
       if (!full) only = std::exchange(notified_orders, {});
       try {
         if (full) notified_orders.clear();
-        co_await check_orders(*ctx, only);
+        co_await settle_waiting_orders(*ctx, only);
       } catch (const std::exception& e) {
         log::warn("reading upload order stages failed; retrying", {{"error", e.what()}});
       }
@@ -198,14 +198,12 @@ struct Reactor::Impl {
   asio::awaitable<void> once_monitor() {
     auto ex = co_await asio::this_coro::executor;
     while (!stopping) {
-      asio::steady_timer t(ex, std::chrono::milliseconds(200));
+      asio::steady_timer t(ex, once_check_interval);
       co_await t.async_wait(asio::use_awaitable);
       if (!caught_up_once || running_jobs > 0) continue;
       try {
-        auto c = co_await events.acquire();
-        auto r = co_await c->query(
-            "SELECT count(*) FROM biomero_reactor.jobs WHERE state NOT IN ('imported', 'failed', 'skipped')");
-        if (r.int64(0, 0) == 0) {
+        const std::int64_t unfinished = co_await JobStore::unfinished(events);
+        if (unfinished == 0) {
           log::info("nothing left in flight (--once)");
           stop();
         }
@@ -260,133 +258,35 @@ struct Reactor::Impl {
     }
   }
 
-  // Empty when the database answers a query; otherwise why not.
-  static asio::awaitable<std::string> database_problem(pg::Pool& pool, const char* which) {
-    try {
-      auto c = co_await pool.acquire();
-      co_await c->query("SELECT 1");
-      co_return std::string();
-    } catch (const std::exception& e) {
-      std::string problem = std::string(which) + " database unreachable: " + e.what();
-      co_return problem;
-    }
-  }
-
-  // Ready: the databases answer, notifications flow (or the reactor knowingly polls because
-  // no trigger is installed), and the group storage can be written.
-  asio::awaitable<HttpAnswer> readiness() {
-    boost::json::array reasons;
-    if (stopping) reasons.emplace_back("stopping");
-    if (!ctx) reasons.emplace_back("starting");
-    std::string problem = co_await database_problem(events, "events");
-    if (!problem.empty()) reasons.emplace_back(problem);
-    if (!same_db) {
-      problem = co_await database_problem(importer_own, "importer");
-      if (!problem.empty()) reasons.emplace_back(problem);
-    }
-    const bool poll_only = !workflow_trigger && !import_trigger;
-    if (ctx && !poll_only && !notifications_healthy()) {
-      std::string why = "LISTEN session down; polling every " + format_duration(cfg.import.degraded_poll_interval);
-      if (events_listener && !events_listener->fsm().last_error().empty())
-        why += ": " + events_listener->fsm().last_error();
-      reasons.emplace_back(why);
-    }
-    if (ctx && ::access(ctx->storage.base_dir.c_str(), W_OK | X_OK) != 0) {
-      reasons.emplace_back("group storage base_dir " + ctx->storage.base_dir.string() + " is not writable as uid " +
-                           std::to_string(::getuid()) + ": " + std::strerror(errno));
-    }
-    const bool ready = reasons.empty();
-    boost::json::object body;
-    body["ready"] = ready;
-    if (ready)
-      body["poll_only"] = poll_only;
-    else
-      body["reasons"] = std::move(reasons);
-    HttpAnswer answer = json_answer(ready ? 200 : 503, std::move(body));
-    co_return answer;
-  }
-
-  // The database gauges are read at scrape time; a database that does not answer leaves them out.
-  asio::awaitable<HttpAnswer> metrics() {
-    MetricsText m;
-    m.gauge("biomero_reactor_build_info", "Version of the running binary.", 1,
-            {{"version", BIOMERO_REACTOR_VERSION}, {"schema", std::to_string(binary_schema_version())}});
-    m.counter("biomero_reactor_events_total", "WorkflowCompleted events read, by what woke intake.",
-              static_cast<double>(events_by_notify), {{"source", "notify"}});
-    m.counter("biomero_reactor_events_total", "", static_cast<double>(events_by_poll), {{"source", "poll"}});
-    for (const char* ch : {workflow_channel, import_channel}) {
-      m.counter("biomero_reactor_notifications_total", "NOTIFY messages received, by channel.",
-                static_cast<double>(notifications_by_channel[ch]), {{"channel", ch}});
-    }
-    const Counters c = ctx ? ctx->counters : Counters{};
-    m.counter("biomero_reactor_jobs_total", "Jobs finished or retried, by outcome.",
-              static_cast<double>(c.jobs_imported), {{"outcome", "imported"}});
-    m.counter("biomero_reactor_jobs_total", "", static_cast<double>(c.jobs_failed), {{"outcome", "failed"}});
-    m.counter("biomero_reactor_jobs_total", "", static_cast<double>(c.jobs_retried), {{"outcome", "retried"}});
-    m.counter("biomero_reactor_orders_submitted_total", "Upload orders inserted into the importer's table.",
-              static_cast<double>(c.orders_submitted));
-    m.counter("biomero_reactor_orders_resubmitted_total",
-              "Jobs whose orders were submitted again after an importer restart.",
-              static_cast<double>(c.orders_resubmitted));
-    m.counter("biomero_reactor_bytes_extracted_total", "Bytes extracted from result zips.",
-              static_cast<double>(c.bytes_extracted));
-    m.counter("biomero_reactor_bytes_copied_total", "Bytes copied into .analyzed trees.",
-              static_cast<double>(c.bytes_copied));
-    m.gauge("biomero_reactor_jobs_running", "Job steps running in this process.", running_jobs);
-    for (const auto& [state, h] : step_durations) {
-      m.histogram("biomero_reactor_step_duration_seconds", "Time from a job's previous state to this one.", h,
-                  {{"state", state}});
+  ReactorSnapshot snapshot() const {
+    ReactorSnapshot s;
+    s.starting = !ctx;
+    s.stopping = stopping;
+    s.poll_only = !workflow_trigger && !import_trigger;
+    s.notifications_healthy = notifications_healthy();
+    s.degraded_poll = format_duration(cfg.import.degraded_poll_interval);
+    if (ctx) {
+      s.base_dir = ctx->storage.base_dir;
+      s.counters = ctx->counters;
     }
     for (const Listener* l : {events_listener.get(), importer_listener.get()}) {
       if (!l) continue;
-      const std::string db = l == events_listener.get() ? "events" : "importer";
-      m.gauge("biomero_reactor_listener_up", "1 while the LISTEN session is connected and caught up.",
-              l->healthy() ? 1 : 0, {{"database", db}});
+      s.listeners.push_back({l == events_listener.get() ? "events" : "importer", l->healthy(), l->fsm().reconnects(),
+                             l->fsm().failures(), l->fsm().last_error()});
     }
-    for (const Listener* l : {events_listener.get(), importer_listener.get()}) {
-      if (!l) continue;
-      const std::string db = l == events_listener.get() ? "events" : "importer";
-      m.counter("biomero_reactor_listener_reconnects_total", "LISTEN sessions re-established after a loss.",
-                static_cast<double>(l->fsm().reconnects()), {{"database", db}});
-    }
-    for (const Listener* l : {events_listener.get(), importer_listener.get()}) {
-      if (!l) continue;
-      const std::string db = l == events_listener.get() ? "events" : "importer";
-      m.counter("biomero_reactor_listener_failures_total",
-                "LISTEN session failures: connect, LISTEN, catch-up or heartbeat (half-open connection).",
-                static_cast<double>(l->fsm().failures()), {{"database", db}});
-    }
-    try {
-      auto conn = co_await events.acquire();
-      auto r = co_await conn->query(
-          "SELECT (SELECT count(*) FROM biomero_reactor.orders o JOIN biomero_reactor.jobs j ON j.id = o.job_id "
-          "        AND o.attempt = j.attempt AND o.submission = j.submission WHERE j.state = 'submitted'), "
-          "       pg_notification_queue_usage()");
-      m.gauge("biomero_reactor_orders_waiting", "Upload orders waiting for BIOMERO.importer.",
-              static_cast<double>(r.int64(0, 0)));
-      m.gauge("biomero_reactor_notification_queue_usage",
-              "Fraction of PostgreSQL's NOTIFY queue in use (events database).", r.float64(0, 1));
-      m.gauge("biomero_reactor_database_up", "1 when the events database answered this scrape.", 1);
-    } catch (const std::exception&) {
-      m.gauge("biomero_reactor_database_up", "1 when the events database answered this scrape.", 0);
-    }
-    HttpAnswer answer{200, MetricsText::content_type, m.str()};
-    co_return answer;
-  }
-
-  asio::awaitable<HttpAnswer> answer_http(std::string target) {
-    const std::string path = target.substr(0, target.find('?'));
-    HttpAnswer answer{404, "text/plain", "not found: try /healthz, /readyz or /metrics\n"};
-    if (path == "/healthz") answer = json_answer(200, {{"status", "ok"}});
-    if (path == "/readyz") answer = co_await readiness();
-    if (path == "/metrics") answer = co_await metrics();
-    co_return answer;
+    s.running_jobs = running_jobs;
+    s.events_by_notify = events_by_notify;
+    s.events_by_poll = events_by_poll;
+    s.notifications_by_channel = notifications_by_channel;
+    s.step_durations = step_durations;
+    return s;
   }
 
   asio::awaitable<int> run() {
     if (!cfg.http.listen.empty()) {
+      health = std::make_unique<Health>(events, same_db ? nullptr : &importer_own, [this] { return snapshot(); });
       http = std::make_unique<HttpEndpoint>(io.get_executor(), cfg.http.listen,
-                                            [this](std::string target) { return answer_http(std::move(target)); });
+                                            [this](std::string target) { return health->answer(std::move(target)); });
       log::info("HTTP endpoint listening", {{"listen", cfg.http.listen}, {"port", http->port()}});
       spawn_loop([this] { return http->run(); });
     }
@@ -409,13 +309,13 @@ struct Reactor::Impl {
     }
     StorageSettings storage = load_storage_settings(cfg);
     for (const auto& w : storage.warnings) log::warn(w);
-    ctx = std::make_unique<PipelineContext>(PipelineContext{
-        cfg, std::move(storage), events, importer(), same_db, workers, opts.instance, opts.stop_at_step, {}, {}, {}});
+    store = std::make_unique<JobStore>(events, opts.instance, cfg.jobs.lease, [this](JobState state, double seconds) {
+      step_durations.try_emplace(std::string(to_string(state)), step_duration_histogram()).first->second.observe(seconds);
+    });
+    ctx = std::make_unique<PipelineContext>(
+        PipelineContext{cfg, std::move(storage), *store, importer(), same_db, workers, {}, {}, {}});
     ctx->wake_scheduler = [this] { scheduler_wake.notify(); };
-    ctx->step_finished = [this](const std::string& state, double seconds) {
-      step_durations.try_emplace(state, step_duration_histogram()).first->second.observe(seconds);
-    };
-    co_await release_own_leases(*ctx);
+    co_await store->release_own_leases();
     log::info("biomero-reactor started",
               {{"version", BIOMERO_REACTOR_VERSION},
                {"instance", opts.instance},
@@ -427,13 +327,13 @@ struct Reactor::Impl {
 
     const ListenerFsm::Settings ls{cfg.listener.heartbeat_interval, cfg.listener.backoff_initial,
                                    cfg.listener.backoff_max};
-    std::vector<std::string> channels{workflow_channel, jobs_channel};
-    if (same_db) channels.emplace_back(import_channel);
-    events_listener = std::make_unique<Listener>(io.get_executor(), "events", events_conninfo, channels, ls,
+    std::vector<std::string> listened{std::string(channels::workflow), std::string(channels::jobs)};
+    if (same_db) listened.emplace_back(channels::import);
+    events_listener = std::make_unique<Listener>(io.get_executor(), "events", events_conninfo, listened, ls,
                                                  cfg.listener.heartbeat_timeout, callbacks(true));
     if (!same_db) {
       importer_listener = std::make_unique<Listener>(io.get_executor(), "importer", importer_conninfo,
-                                                     std::vector<std::string>{import_channel}, ls,
+                                                     std::vector<std::string>{std::string(channels::import)}, ls,
                                                      cfg.listener.heartbeat_timeout, callbacks(false));
       spawn_loop([this] { return importer_listener->run(); });
     }

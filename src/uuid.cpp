@@ -92,4 +92,22 @@ Uuid random_uuid4() {
   return id;
 }
 
+namespace {
+// RFC 4122's NAMESPACE_URL.
+const Uuid& namespace_url() {
+  static const Uuid ns = *Uuid::parse("6ba7b811-9dad-11d1-80b4-00c04fd430c8");
+  return ns;
+}
+}  // namespace
+
+const Uuid& reactor_namespace() {
+  static const Uuid ns = uuid5(namespace_url(), "biomero-reactor");
+  return ns;
+}
+
+const Uuid& order_namespace() {
+  static const Uuid ns = uuid5(namespace_url(), "biomero-reactor/order");
+  return ns;
+}
+
 }  // namespace biomero_reactor

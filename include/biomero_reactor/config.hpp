@@ -14,9 +14,9 @@
 #include <string_view>
 #include <vector>
 
-namespace biomero_reactor {
+#include "biomero_reactor/units.hpp"
 
-using Duration = std::chrono::milliseconds;
+namespace biomero_reactor {
 
 struct ConfigError : std::runtime_error {
   // what(): `config key "<key>": <problem>`, or with an origin such as
@@ -30,24 +30,6 @@ struct ConfigError : std::runtime_error {
   struct Verbatim {};
   ConfigError(Verbatim, std::string key, const std::string& what);
 };
-
-// `250ms`, `30s`, `5m`, `1h`, `2d` and combinations from the largest unit down (`1h30m`).
-// Throws std::invalid_argument (bare numbers, negatives, junk); the loader adds the key.
-[[nodiscard]] Duration parse_duration(std::string_view text);
-// The shortest form parse_duration reads back: 5400000ms -> "1h30m".
-[[nodiscard]] std::string format_duration(Duration d);
-// Bytes: a plain integer, or an integer with B, kB/MB/GB/TB (powers of 1000) or
-// KiB/MiB/GiB/TiB (powers of 1024), unit case-insensitive. Throws std::invalid_argument.
-[[nodiscard]] std::uint64_t parse_size(std::string_view text);
-
-// A libpq connection string from what BIOMERO deployments set: SQLAlchemy URLs
-// (`postgresql+psycopg2://u:p@host:5432/db`) lose their `+driver`; libpq URIs and keyword
-// strings (`host=db dbname=biomero`) pass through; "" stays "" (libpq's PG* defaults).
-// Anything else (mysql://, sqlite://, a malformed string) is a ConfigError naming `key`.
-[[nodiscard]] std::string libpq_conninfo(std::string_view url, std::string_view key = "database.events_url");
-// The same string with its password (URI userinfo, `password=` in a keyword string or
-// a URI query) replaced by ***. Fit for logs and error messages.
-[[nodiscard]] std::string redact_conninfo(std::string_view conninfo);
 
 // Replaces {job_id} and {workflow_id}. Any other {...} or a lone brace throws
 // std::invalid_argument; load_config checks every template so this never throws later.
@@ -71,6 +53,8 @@ struct Config {
     std::string events_url;    // as given (SQLAlchemy URL, libpq URI or keywords)
     std::string importer_url;  // after loading: events_url unless set (non-empty)
     int pool_size = 4;
+    int importer_pool_size = 2;  // when importer_url is another database
+    Duration timeout = std::chrono::seconds(30);  // pool acquire and query I/O
     bool operator==(const Database&) const = default;
   } database;
 
@@ -88,6 +72,8 @@ struct Config {
     std::string log = "/tmp/omero-{job_id}.log";  // template
     std::string dir;                              // template; when set, zipped instead of `zip`
     Duration wait = std::chrono::minutes(2);      // for the sources to appear (NFS lag)
+    Duration poll_interval = std::chrono::milliseconds(250);  // looking for them meanwhile
+    Duration settle = std::chrono::seconds(2);  // unchanged size and mtime this long = complete
     bool operator==(const Results&) const = default;
   } results;
 
@@ -120,6 +106,7 @@ struct Config {
     std::uint64_t max_entries = 100000;
     double max_ratio = 200.0;
     int extract_threads = 4;
+    std::uint64_t max_log_bytes = std::uint64_t{64} << 20;
     bool operator==(const Limits&) const = default;
   } limits;
 
@@ -141,6 +128,12 @@ struct Config {
     Duration lease = std::chrono::seconds(60);
     int max_attempts = 5;
     Duration shutdown_grace = std::chrono::seconds(20);
+    int slots = 16;   // job steps running at once
+    int workers = 2;  // threads for blocking work (archives, files)
+    Duration retry_initial = std::chrono::seconds(1);  // a failed step's backoff: first delay,
+    Duration retry_max = std::chrono::seconds(60);     // doubling up to this
+    // Transient storage faults (ENOSPC, EROFS, EACCES, EMFILE) are retried this long.
+    Duration transient_retry_total = std::chrono::minutes(30);
     bool operator==(const Jobs&) const = default;
   } jobs;
 
@@ -155,6 +148,30 @@ struct Config {
     bool operator==(const Http&) const = default;
   } http;
 
+  struct Handoff {
+    std::filesystem::path spool = "/data/.biomero-reactor/spool";
+    Duration scan_interval = std::chrono::seconds(30);
+    bool operator==(const Handoff&) const = default;
+  } handoff;
+
+  struct Omero {
+    struct Web {
+      std::string url;  // http(s)://host...; empty = no OMERO connection
+      int server_id = 1;
+      std::string username;
+      std::filesystem::path password_file;  // see omero_password()
+      std::filesystem::path ca_file;        // empty = the system's CAs
+      bool tls_verify = true;
+      Duration timeout = std::chrono::seconds(30);
+      bool operator==(const Web&) const = default;
+    } web;
+    std::optional<bool> annotations;  // unset = on when web.url is set; see annotations_enabled()
+    bool attach_log = false;
+    Duration names_ttl = std::chrono::minutes(10);
+    Duration annotation_retry = std::chrono::hours(1);  // background retries of a failed annotation
+    bool operator==(const Omero&) const = default;
+  } omero;
+
   bool operator==(const Config&) const = default;
 };
 
@@ -163,13 +180,22 @@ using Getenv = std::function<std::optional<std::string>(std::string_view)>;
 [[nodiscard]] Getenv process_environment();
 
 [[nodiscard]] Config default_config();
-// Reads `file` (missing is an error), applies the environment overrides BIOMERO deployments already set
-// (SQLALCHEMY_URL, INGEST_TRACKING_DB_URL, IMPORTER_CONFIG_PATH, OMERO_BIOMERO_CONFIG_FILE,
-// OMERO_BIOMERO_GROUP_MAPPINGS_FILE; an empty variable counts as unset) and validates.
+// Reads `file` (missing is an error), applies the environment overrides BIOMERO
+// deployments set (SQLALCHEMY_URL, INGEST_TRACKING_DB_URL, IMPORTER_CONFIG_PATH,
+// OMERO_BIOMERO_CONFIG_FILE, OMERO_BIOMERO_GROUP_MAPPINGS_FILE) and the reactor's own
+// (BIOMERO_REACTOR_SPOOL); an empty variable counts as unset. Then validates every value
+// and the rules between values.
 [[nodiscard]] Config load_config(const std::filesystem::path& file, const Getenv& getenv);
 [[nodiscard]] Config config_from_yaml_text(std::string_view yaml, const Getenv& getenv);
 
 // The effective configuration as YAML that load_config reads back, passwords redacted.
 [[nodiscard]] std::string describe(const Config& config);
+
+// The OMERO password: the environment variable BIOMERO_REACTOR_OMERO_PASSWORD when set,
+// else the first line of omero.web.password_file. A ConfigError naming that key when
+// neither gives one; its message never holds the password.
+[[nodiscard]] std::string omero_password(const Config& config, const Getenv& getenv);
+// Whether to annotate imported images: omero.annotations, by default on with an OMERO connection.
+[[nodiscard]] bool annotations_enabled(const Config& config);
 
 }  // namespace biomero_reactor

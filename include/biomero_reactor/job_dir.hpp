@@ -13,15 +13,11 @@
 
 #include "biomero_reactor/archive.hpp"
 #include "biomero_reactor/fs_util.hpp"
+#include "biomero_reactor/errors.hpp"
 #include "biomero_reactor/images.hpp"
 #include "biomero_reactor/uuid.hpp"
 
 namespace biomero_reactor {
-
-// A failure that retrying cannot fix (bad archive, no images, unsafe id): the job fails now.
-struct PermanentError : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
 
 struct JobSources {
   std::filesystem::path zip;                 // the worker's result archive (used when dir is empty)

@@ -22,7 +22,7 @@ class Listener {
   };
 
   Listener(boost::asio::any_io_executor ex, std::string name, std::string conninfo, std::vector<std::string> channels,
-           ListenerFsm::Settings settings, Millis heartbeat_timeout, Callbacks callbacks);
+           ListenerFsm::Settings settings, Duration heartbeat_timeout, Callbacks callbacks);
 
   boost::asio::awaitable<void> run();  // until stop()
   void stop();

@@ -21,9 +21,9 @@ class ListenerFsm {
   enum class Action { connect, listen, catch_up, wait, heartbeat, close_and_wait };
 
   struct Settings {
-    Millis heartbeat_interval{15000};
-    Millis backoff_initial{500};
-    Millis backoff_max{30000};
+    Duration heartbeat_interval{15000};
+    Duration backoff_initial{500};
+    Duration backoff_max{30000};
   };
 
   ListenerFsm(Settings s, std::uint64_t seed) : settings_(s), backoff_(s.backoff_initial, s.backoff_max, seed) {}

@@ -53,7 +53,9 @@ struct Stage {
   std::optional<std::string> description;
 };
 
-// Latest stage per order uuid (by timestamp, then id); orders without a row are absent.
+// Current stage per order uuid: a terminal row (Completed, Failed) wins over any other
+// whatever the timestamps (clocks skew, timestamps may be NULL); otherwise the last row
+// by id, the order the importer writes them in. Orders without a row are absent.
 boost::asio::awaitable<std::map<std::string, Stage>> latest_stages(pg::Connection& importer,
                                                                    const std::vector<std::string>& uuids);
 

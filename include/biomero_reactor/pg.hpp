@@ -16,13 +16,14 @@
 #include <system_error>
 #include <vector>
 
+#include "biomero_reactor/units.hpp"
+
 struct pg_conn;
 struct pg_result;
 
 namespace biomero_reactor::pg {
 
 namespace asio = boost::asio;
-using Duration = std::chrono::milliseconds;
 
 // SQLSTATE <-> error_code. Connection failures without a server SQLSTATE use 08006.
 const std::error_category& sqlstate_category();
@@ -44,6 +45,14 @@ std::string sqlstate(std::error_code ec);
 // layer raises while connecting goes through it; use it for any other libpq text that may
 // quote a conninfo (PQconninfoParse's errors).
 [[nodiscard]] std::string redact_secrets(std::string_view message, std::string_view conninfo);
+// The SQLSTATEs the program names: callers test these, never a literal.
+namespace errc {
+inline constexpr std::string_view unique_violation = "23505";     // someone inserted the same key first
+inline constexpr std::string_view connection_failure = "08006";   // also: no server SQLSTATE at all
+inline constexpr std::string_view connection_closed = "08003";    // used while not connected
+inline constexpr std::string_view internal_error = "XX000";       // an error without a SQLSTATE
+}  // namespace errc
+[[nodiscard]] bool is_unique_violation(std::error_code ec);
 
 struct Error : std::system_error {
   Error(std::string_view sqlstate, const std::string& what) : std::system_error(make_error(sqlstate), what) {}
@@ -86,6 +95,10 @@ template <class... A>
 Params params(const A&... a) {
   return Params{param(a)...};
 }
+// The one way to pass a list: a PostgreSQL array literal ("{"a","b"}"), every element
+// quoted and escaped, nullopt as NULL; bind it as $n::text[] (or ::uuid[], ...).
+[[nodiscard]] std::string array_literal(const std::vector<std::string>& items);
+[[nodiscard]] std::string array_literal(const std::vector<std::optional<std::string>>& items);
 
 class Result {
  public:
@@ -106,6 +119,12 @@ class Result {
 
  private:
   std::shared_ptr<pg_result> res_;
+};
+
+// One statement of a pipeline.
+struct Statement {
+  std::string sql;
+  Params params;
 };
 
 struct Notification {
@@ -131,6 +150,10 @@ class Connection {
 
   // One statement with parameters.
   asio::awaitable<Result> query(std::string_view sql, const Params& params = {});
+  // Statements sent together in libpq's pipeline mode: one round trip for all of them.
+  // They run in order; the first error is thrown (later statements are skipped, and an
+  // open transaction is left aborted for the caller to roll back).
+  asio::awaitable<std::vector<Result>> pipeline(const std::vector<Statement>& statements);
   // Several statements without parameters (migrations, BEGIN/COMMIT scripts).
   asio::awaitable<void> script(std::string_view sql);
 

@@ -14,9 +14,8 @@
 namespace biomero_reactor {
 
 struct RunOptions {
-  bool once = false;         // process the backlog, exit when nothing is in flight
-  std::string instance;      // lease owner name; default host:pid
-  std::string stop_at_step;  // tests only: exit(137) right after this step commits
+  bool once = false;     // process the backlog, exit when nothing is in flight
+  std::string instance;  // lease owner name; default host:pid
 };
 
 class Reactor {

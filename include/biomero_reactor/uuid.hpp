@@ -35,6 +35,13 @@ std::ostream& operator<<(std::ostream& out, const Uuid& id);
 // RFC 4122 version 5 (SHA-1 of namespace bytes followed by name).
 [[nodiscard]] Uuid uuid5(const Uuid& ns, std::string_view name);
 
+// The namespaces of every UUIDv5 the reactor derives. Frozen: import task and order
+// ids of existing deployments depend on them.
+//   reactor_namespace() = uuid5(NAMESPACE_URL, "biomero-reactor")        (import tasks)
+//   order_namespace()   = uuid5(NAMESPACE_URL, "biomero-reactor/order")  (upload orders)
+[[nodiscard]] const Uuid& reactor_namespace();
+[[nodiscard]] const Uuid& order_namespace();
+
 // RFC 4122 version 4 from OpenSSL's CSPRNG; throws std::runtime_error if it fails.
 [[nodiscard]] Uuid random_uuid4();
 

@@ -390,7 +390,7 @@ BOOST_FIXTURE_TEST_CASE(an_archive_step_failing_every_time_ends_after_jobs_max_a
 
 BOOST_FIXTURE_TEST_CASE(a_crash_mid_archive_is_rebuilt_cleanly_and_imported_once, Fixture) {
   Options o;
-  o.jobs = "  max_attempts: 2\n  lease: 2s\n";
+  o.jobs = "  max_attempts: 2\n  lease: 5s\n";
   const auto cfg = config(o);
   write_job_results(results, "1234");
   SampleWorkflow wf;

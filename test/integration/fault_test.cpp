@@ -189,17 +189,17 @@ struct Faults {
   fs::path data = tree.path() / "data";
   int next_job = 7000;
 
-  // Fast timings: a lease a restarted reactor waits out in 2 s, a heartbeat that notices a
-  // silent LISTEN connection within a second or two.
+  // Fast timings: a lease a restarted reactor waits out in 5 s (the shortest the config
+  // allows), a heartbeat that notices a silent LISTEN connection within 2.5 s.
   fs::path config(const std::string& events_url = "", const std::string& intake = "intake:\n  poll_interval: 1s\n",
-                  const std::string& lease = "2s") {
+                  const std::string& lease = "5s") {
     return write_reactor_config(tree.path(), events_url.empty() ? db.conninfo() : events_url,
                                 pipeline_yaml(tree.path()) +
                                     "import:\n  degraded_poll_interval: 200ms\n  poll_interval: 1s\n"
                                     "jobs:\n  lease: " +
                                     lease +
                                     "\n  shutdown_grace: 5s\n"
-                                    "listener:\n  heartbeat_interval: 500ms\n  heartbeat_timeout: 1s\n"
+                                    "listener:\n  heartbeat_interval: 1500ms\n  heartbeat_timeout: 1s\n"
                                     "  backoff_initial: 100ms\n  backoff_max: 500ms\n" +
                                     intake);
   }
@@ -431,7 +431,7 @@ BOOST_FIXTURE_TEST_CASE(a_silently_dead_listen_connection_is_noticed_by_the_hear
   const auto frozen_at = std::chrono::steady_clock::now();
   const SampleWorkflow wf = completed_workflow();  // its NOTIFY goes into the silent connection
 
-  // heartbeat_interval 500ms + heartbeat_timeout 1s + backoff, with slack for a busy machine.
+  // heartbeat_interval 1500ms + heartbeat_timeout 1s + backoff, with slack for a busy machine.
   BOOST_TEST(
       eventually([&] { return reactor->output().find("listening again after reconnect") != std::string::npos; }, 10s));
   BOOST_TEST_MESSAGE(

@@ -43,7 +43,7 @@ struct Watched {
     return write_reactor_config(tree.path(), db.conninfo(),
                                 pipeline_yaml(tree.path()) +
                                     "import:\n  degraded_poll_interval: 200ms\n"
-                                    "listener:\n  heartbeat_interval: 300ms\n  heartbeat_timeout: 1s\n"
+                                    "listener:\n  heartbeat_interval: 1200ms\n  heartbeat_timeout: 1s\n"
                                     "  backoff_initial: 100ms\n  backoff_max: 300ms\n"
                                     "http:\n  listen: \"" +
                                     listen + "\"\n");

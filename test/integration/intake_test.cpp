@@ -19,7 +19,7 @@ struct Fixture {
   fs::path config = write_reactor_config(tree.path(), db.conninfo(),
                                          "results:\n  zip: " + tree.path().string() +
                                              "/never/{job_id}.zip\n  wait: 1h\n"
-                                             "listener:\n  heartbeat_interval: 500ms\n  heartbeat_timeout: 2s\n"
+                                             "listener:\n  heartbeat_interval: 2500ms\n  heartbeat_timeout: 2s\n"
                                              "  backoff_initial: 100ms\n  backoff_max: 500ms\n"
                                              "intake:\n  poll_interval: 1h\n"
                                              "import:\n  degraded_poll_interval: 1h\n"

@@ -324,7 +324,14 @@ std::string pipeline_yaml(const fs::path& dir) {
 
 std::unique_ptr<Process> start_reactor(const fs::path& config, const fs::path& log, std::vector<std::string> extra,
                                        std::map<std::string, std::string> env) {
-  std::vector<std::string> argv{BIOMERO_REACTOR_BINARY, "--config", config.string(), "--log-format", "json", "run"};
+  // The test hooks exist only in the test build of the daemon.
+  const bool hooked = env.count("BIOMERO_REACTOR_TEST_STOP_AT_STEP") > 0;
+  std::vector<std::string> argv{hooked ? BIOMERO_REACTOR_WITH_HOOKS : BIOMERO_REACTOR_BINARY,
+                                "--config",
+                                config.string(),
+                                "--log-format",
+                                "json",
+                                "run"};
   argv.insert(argv.end(), extra.begin(), extra.end());
   return std::make_unique<Process>(argv, log, std::move(env));
 }

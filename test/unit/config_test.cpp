@@ -1,4 +1,5 @@
 #include "biomero_reactor/config.hpp"
+#include "biomero_reactor/conninfo.hpp"
 
 #include <boost/test/unit_test.hpp>
 #include <map>

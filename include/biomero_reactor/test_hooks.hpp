@@ -1,0 +1,14 @@
+#pragma once
+// Points where a test build can interfere with the daemon (the fault tests kill it right
+// after a given step commits, as a SIGKILL would). The shipped binary never sets them:
+// only test/support/reactor_with_hooks.cpp does, from its own environment.
+#include <functional>
+
+#include "biomero_reactor/job_state.hpp"
+
+namespace biomero_reactor::test_hooks {
+
+// Called after a job's transition to `state` committed.
+inline std::function<void(JobState state)> step_committed;
+
+}  // namespace biomero_reactor::test_hooks

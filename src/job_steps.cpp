@@ -1,0 +1,171 @@
+#include "biomero_reactor/job_steps.hpp"
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+
+#include "biomero_reactor/destination.hpp"
+#include "biomero_reactor/event_store.hpp"
+#include "biomero_reactor/job_dir.hpp"
+#include "biomero_reactor/log.hpp"
+#include "biomero_reactor/metadata.hpp"
+#include "biomero_reactor/orders.hpp"
+#include "biomero_reactor/wakeup.hpp"
+
+namespace biomero_reactor {
+
+namespace asio = boost::asio;
+namespace fs = std::filesystem;
+
+namespace {
+
+// Blocking work on the worker pool while the event loop keeps serving and renews the lease.
+template <class F>
+asio::awaitable<std::invoke_result_t<F>> on_workers(PipelineContext& ctx, std::int64_t job_id, const F& f) {
+  using R = std::invoke_result_t<F>;
+  auto ex = co_await asio::this_coro::executor;
+  auto done = std::make_shared<bool>(false);
+  Wakeup wake(ex);
+  std::optional<R> result;
+  std::exception_ptr error;
+  asio::post(ctx.workers, [&, ex, done] {
+    try {
+      result.emplace(f());
+    } catch (...) {
+      error = std::current_exception();
+    }
+    asio::post(ex, [&, done] {
+      *done = true;
+      wake.notify();
+    });
+  });
+  while (!*done) {
+    const bool woken = co_await wake.wait_for(ctx.jobs.lease() / 3);
+    if (!woken && !*done) {
+      try {
+        co_await ctx.jobs.renew(job_id);
+      } catch (const pg::Error& e) {
+        log::warn("cannot renew a job's lease", {{"error", e.what()}});
+      }
+    }
+  }
+  if (error) std::rethrow_exception(error);
+  co_return std::move(*result);
+}
+
+asio::awaitable<bool> wait_until_exists(fs::path p, Duration limit, Duration poll) {
+  auto ex = co_await asio::this_coro::executor;
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  for (;;) {
+    std::error_code ec;
+    if (fs::exists(p, ec)) co_return true;
+    if (std::chrono::steady_clock::now() >= deadline) co_return false;
+    asio::steady_timer t(ex, poll);
+    co_await t.async_wait(asio::use_awaitable);
+  }
+}
+
+}  // namespace
+
+std::string images_json(const ImageSet& s) {
+  boost::json::object o;
+  boost::json::array images, labels;
+  for (const auto& p : s.images) images.emplace_back(p.string());
+  for (const auto& p : s.label_images) labels.emplace_back(p.string());
+  o["images"] = std::move(images);
+  o["labels"] = std::move(labels);
+  return boost::json::serialize(o);
+}
+
+ImageSet images_from(const std::optional<std::string>& json) {
+  ImageSet s;
+  if (!json) return s;
+  const auto o = boost::json::parse(*json).as_object();
+  for (const auto& v : o.at("images").as_array()) s.images.emplace_back(std::string(v.as_string()));
+  for (const auto& v : o.at("labels").as_array()) s.label_images.emplace_back(std::string(v.as_string()));
+  return s;
+}
+
+asio::awaitable<void> archive_step(PipelineContext& ctx, Job& job, const Workflow& wf) {
+  const Names names = resolve_names(ctx.storage, ctx.cfg, wf);
+  const fs::path base = group_base_path(ctx.storage, names.group);
+  (void)resolve_destination(ctx.cfg, wf, job.analysis_task_id, names.group);  // fail before archiving if none
+  const fs::path dir = job_dir_path(base, wf.id, job.slurm_job_id);
+  co_await commit_transition(ctx, job, JobState::archiving, dir.string(),
+                             [&](pg::Connection& c) -> asio::awaitable<void> {
+                               co_await ctx.jobs.record_archiving(c, job, names.group, names.user, dir.string());
+                             });
+
+  JobSources src;
+  const auto expand = [&](const std::string& t) { return fs::path(expand_template(t, job.slurm_job_id, wf.id.str())); };
+  const fs::path awaited = ctx.cfg.results.dir.empty() ? expand(ctx.cfg.results.zip) : expand(ctx.cfg.results.dir);
+  if (!ctx.cfg.results.dir.empty())
+    src.dir = awaited;
+  else
+    src.zip = awaited;
+  const bool appeared = co_await wait_until_exists(awaited, ctx.cfg.results.wait, ctx.cfg.results.poll_interval);
+  if (!appeared) {
+    throw PermanentError("the results of job " + job.slurm_job_id + " did not appear at " + awaited.string() +
+                         " within " + format_duration(ctx.cfg.results.wait) + " (results.zip / results.dir)");
+  }
+  const fs::path log_path = expand(ctx.cfg.results.log);
+  if (std::error_code ec; fs::exists(log_path, ec)) {
+    src.log = log_path;
+  } else {
+    log::warn("SLURM log not found; archiving without it",
+              {{"workflow_id", wf.id.str()}, {"job_id", job.slurm_job_id}, {"path", log_path.string()}});
+  }
+  const std::string csv = metadata_csv(wf, job.slurm_job_id, names.user, names.group);
+  const ExtractLimits limits{ctx.cfg.limits.max_total_bytes, ctx.cfg.limits.max_entries, ctx.cfg.limits.max_ratio,
+                             static_cast<std::size_t>(ctx.cfg.limits.extract_threads)};
+  // Named, capturing by reference only (see docs/HACKING.md, coroutine rules).
+  const auto build = [&] { return build_job_dir(base, wf.id, job.slurm_job_id, src, limits, csv, true); };
+  JobDir built = co_await on_workers(ctx, job.id, build);
+  ctx.counters.bytes_extracted += built.bytes_extracted;
+  ctx.counters.bytes_copied += built.bytes_copied;
+  const std::string images = images_json(built.images);
+  std::string detail = std::to_string(built.images.images.size()) + " images, " +
+                       std::to_string(built.images.label_images.size()) + " label images";
+  if (built.reused) detail += " (directory already published)";
+  co_await commit_transition(ctx, job, JobState::archived, detail, [&](pg::Connection& c) -> asio::awaitable<void> {
+    co_await ctx.jobs.record_images(c, job, images);
+  });
+}
+
+asio::awaitable<void> submit_step(PipelineContext& ctx, Job& job, const Workflow& wf) {
+  const ImageSet images = images_from(job.images);
+  const auto orders = plan_orders(wf.id, job.slurm_job_id, job.submission, images, ctx.cfg.import.labels);
+  if (orders.empty()) throw PermanentError("no importable images to submit");
+  const std::string group = job.group_name.value_or("");
+  const OrderTarget target{group, job.user_name.value_or(""),
+                           resolve_destination(ctx.cfg, wf, job.analysis_task_id, group)};
+  std::string detail;
+  for (const auto& o : orders) detail += (detail.empty() ? "" : ", ") + o.kind + " order " + o.uuid.str();
+  if (ctx.importer_is_events_db) {
+    co_await commit_transition(ctx, job, JobState::submitted, detail, [&](pg::Connection& c) -> asio::awaitable<void> {
+      for (const auto& o : orders) co_await insert_order(c, o, target);
+      co_await ctx.jobs.record_orders(c, job, orders);
+    });
+  } else {
+    // Separate importer database: the order is looked up by uuid first, so a crash
+    // between the two commits never duplicates it.
+    co_await in_transaction(ctx.importer, [&](pg::Connection& c) -> asio::awaitable<void> {
+      for (const auto& o : orders) co_await insert_order(c, o, target);
+    });
+    co_await commit_transition(ctx, job, JobState::submitted, detail,
+                               [&](pg::Connection& c) { return ctx.jobs.record_orders(c, job, orders); });
+  }
+  ctx.counters.orders_submitted += orders.size();
+  for (const auto& o : orders) {
+    log::info("upload order submitted", {{"workflow_id", wf.id.str()},
+                                         {"job_id", job.slurm_job_id},
+                                         {"order_uuid", o.uuid.str()},
+                                         {"stage", std::string(stage_pending)},
+                                         {"files", static_cast<std::int64_t>(o.files.size())}});
+  }
+}
+
+}  // namespace biomero_reactor

@@ -1,0 +1,26 @@
+// biomero-reactor with its test hooks armed from the environment, for the fault tests:
+//   BIOMERO_REACTOR_TEST_STOP_AT_STEP=<state>  exit(137) right after a job's transition to
+//   <state> commits, as a SIGKILL at that moment would.
+// The shipped binary (src/main.cpp) has no such switch.
+#include <unistd.h>
+
+#include <cstdlib>
+#include <string>
+
+#include "biomero_reactor/archive.hpp"
+#include "biomero_reactor/commands.hpp"
+#include "biomero_reactor/log.hpp"
+#include "biomero_reactor/test_hooks.hpp"
+
+int main(int argc, char** argv) {
+  using namespace biomero_reactor;
+  if (const char* step = std::getenv("BIOMERO_REACTOR_TEST_STOP_AT_STEP")) {
+    test_hooks::step_committed = [at = std::string(step)](JobState state) {
+      if (to_string(state) != at) return;
+      log::warn("stopping at step (test hook)", {{"state", at}});
+      ::_exit(137);
+    };
+  }
+  read_local_timezone_once();
+  return main_with_args(argc, argv);
+}
