@@ -39,24 +39,6 @@ std::optional<std::uint64_t> parse_digits(std::string_view digits) {
   return value;
 }
 
-// %XX decoded where well-formed; anything else kept as typed.
-std::string percent_decoded(std::string_view text) {
-  std::string out;
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    unsigned value = 0;
-    if (text[i] == '%' && i + 2 < text.size()) {
-      const auto [end, ec] = std::from_chars(text.data() + i + 1, text.data() + i + 3, value, 16);
-      if (ec == std::errc{} && end == text.data() + i + 3) {
-        out += static_cast<char>(value);
-        i += 2;
-        continue;
-      }
-    }
-    out += text[i];
-  }
-  return out;
-}
-
 using PgOptions = std::unique_ptr<PQconninfoOption, decltype(&PQconninfoFree)>;
 
 // libpq's reading of `conninfo`, or its reason for refusing it (the raw libpq text).
@@ -106,17 +88,6 @@ std::optional<std::vector<KeywordValue>> scan_keywords(std::string_view text) {
     pairs.push_back({std::move(key), value_at, i - value_at});
   }
   return pairs;
-}
-
-// A keyword value without its quotes and backslash escapes, as libpq reads it.
-std::string unquoted(std::string_view value) {
-  if (value.size() >= 2 && value.front() == '\'') value = value.substr(1, value.size() - 2);
-  std::string out;
-  for (std::size_t i = 0; i < value.size(); ++i) {
-    if (value[i] == '\\' && i + 1 < value.size()) ++i;
-    out += value[i];
-  }
-  return out;
 }
 
 struct Span {

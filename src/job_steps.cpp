@@ -11,6 +11,7 @@
 #include "biomero_reactor/event_store.hpp"
 #include "biomero_reactor/job_dir.hpp"
 #include "biomero_reactor/log.hpp"
+#include "biomero_reactor/settle.hpp"
 #include "biomero_reactor/metadata.hpp"
 #include "biomero_reactor/orders.hpp"
 #include "biomero_reactor/wakeup.hpp"
@@ -56,18 +57,6 @@ asio::awaitable<std::invoke_result_t<F>> on_workers(PipelineContext& ctx, std::i
   co_return std::move(*result);
 }
 
-asio::awaitable<bool> wait_until_exists(fs::path p, Duration limit, Duration poll) {
-  auto ex = co_await asio::this_coro::executor;
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  for (;;) {
-    std::error_code ec;
-    if (fs::exists(p, ec)) co_return true;
-    if (std::chrono::steady_clock::now() >= deadline) co_return false;
-    asio::steady_timer t(ex, poll);
-    co_await t.async_wait(asio::use_awaitable);
-  }
-}
-
 }  // namespace
 
 std::string images_json(const ImageSet& s) {
@@ -106,13 +95,19 @@ asio::awaitable<void> archive_step(PipelineContext& ctx, Job& job, const Workflo
     src.dir = awaited;
   else
     src.zip = awaited;
-  const bool appeared = co_await wait_until_exists(awaited, ctx.cfg.results.wait, ctx.cfg.results.poll_interval);
-  if (!appeared) {
+  const SettleResult results = co_await wait_until_settled(awaited, ctx.cfg.results.settle, ctx.cfg.results.wait);
+  if (results == SettleResult::missing) {
     throw PermanentError("the results of job " + job.slurm_job_id + " did not appear at " + awaited.string() +
                          " within " + format_duration(ctx.cfg.results.wait) + " (results.zip / results.dir)");
   }
+  if (results == SettleResult::not_settled) {  // still being written: looked at again later
+    throw std::runtime_error("the results of job " + job.slurm_job_id + " at " + awaited.string() +
+                             " were still changing (or not a complete zip) after " +
+                             format_duration(ctx.cfg.results.wait));
+  }
   const fs::path log_path = expand(ctx.cfg.results.log);
-  if (std::error_code ec; fs::exists(log_path, ec)) {
+  // symlink_status: a dangling or hostile link is still "there" and is refused by the copy.
+  if (std::error_code ec; fs::exists(fs::symlink_status(log_path, ec))) {
     src.log = log_path;
   } else {
     log::warn("SLURM log not found; archiving without it",
@@ -122,7 +117,8 @@ asio::awaitable<void> archive_step(PipelineContext& ctx, Job& job, const Workflo
   const ExtractLimits limits{ctx.cfg.limits.max_total_bytes, ctx.cfg.limits.max_entries, ctx.cfg.limits.max_ratio,
                              static_cast<std::size_t>(ctx.cfg.limits.extract_threads)};
   // Named, capturing by reference only (see docs/HACKING.md, coroutine rules).
-  const auto build = [&] { return build_job_dir(base, wf.id, job.slurm_job_id, src, limits, csv, true); };
+  const auto build = [&] { return build_job_dir(base, wf.id, job.slurm_job_id, src, limits, csv, true, ctx.cfg.limits.max_log_bytes);
+  };
   JobDir built = co_await on_workers(ctx, job.id, build);
   ctx.counters.bytes_extracted += built.bytes_extracted;
   ctx.counters.bytes_copied += built.bytes_copied;

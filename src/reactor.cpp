@@ -18,6 +18,7 @@
 #include "biomero_reactor/log.hpp"
 #include "biomero_reactor/migrations.hpp"
 #include "biomero_reactor/pipeline.hpp"
+#include "biomero_reactor/reload_signal.hpp"
 #include "biomero_reactor/systemd_notify.hpp"
 #include "biomero_reactor/wakeup.hpp"
 
@@ -315,6 +316,8 @@ struct Reactor::Impl {
     ctx = std::make_unique<PipelineContext>(
         PipelineContext{cfg, std::move(storage), *store, importer(), same_db, workers, {}, {}, {}});
     ctx->wake_scheduler = [this] { scheduler_wake.notify(); };
+    // SIGHUP: group mappings edited by the operator take effect without a restart.
+    set_reload_hook([this] { asio::post(io, [this] { reload_storage(); }); });
     co_await store->release_own_leases();
     log::info("biomero-reactor started",
               {{"version", BIOMERO_REACTOR_VERSION},
@@ -357,11 +360,27 @@ struct Reactor::Impl {
     log::info("biomero-reactor stopped");
     co_return 0;
   }
+
+  // Re-reads importer.settings and the group mapping files; a file that no longer reads
+  // keeps the mappings in force (the error is logged, the daemon goes on).
+  void reload_storage() {
+    if (!ctx) return;
+    try {
+      StorageSettings fresh = load_storage_settings(cfg);
+      for (const auto& w : fresh.warnings) log::warn(w);
+      log::info("group mappings reloaded",
+                {{"base_dir", fresh.base_dir.string()}, {"groups", static_cast<std::int64_t>(fresh.mappings.size())}});
+      ctx->storage = std::move(fresh);
+    } catch (const std::exception& e) {
+      log::error("group mappings not reloaded; keeping the ones in force", {{"error", e.what()}});
+    }
+  }
 };
 
 Reactor::Reactor(asio::io_context& io, Config cfg, RunOptions opts)
     : impl_(std::make_unique<Impl>(io, std::move(cfg), std::move(opts))) {}
 Reactor::~Reactor() {
+  set_reload_hook({});
   impl_->workers.join();
 }
 asio::awaitable<int> Reactor::run() {

@@ -9,6 +9,22 @@
 #include "biomero_reactor/fs_util.hpp"
 
 namespace biomero_reactor {
+namespace {
+
+// A regular file whose mtime is already settle_interval old has stood still that long:
+// taken at once (a directory's mtime does not move when a file inside it grows).
+bool last_changed_before(const std::filesystem::path& path, const std::optional<FileStamp>& stamp,
+                         std::chrono::milliseconds settle_interval) {
+  std::error_code ec;
+  if (!stamp || !std::filesystem::is_regular_file(std::filesystem::symlink_status(path, ec))) return false;
+  const auto now_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count();
+  const auto age = std::chrono::nanoseconds(now_ns - stamp->mtime_ns);
+  return age >= settle_interval && settled_between(path, stamp, stamp);
+}
+
+}  // namespace
 
 boost::asio::awaitable<SettleResult> wait_until_settled(std::filesystem::path path,
                                                         std::chrono::milliseconds settle_interval,
@@ -18,6 +34,7 @@ boost::asio::awaitable<SettleResult> wait_until_settled(std::filesystem::path pa
   const auto step = std::max(settle_interval, std::chrono::milliseconds(10));
   std::optional<FileStamp> before = file_stamp(path);
   bool appeared = before.has_value();
+  if (last_changed_before(path, before, settle_interval)) co_return SettleResult::settled;
   for (;;) {
     if (std::chrono::steady_clock::now() >= deadline) {
       co_return appeared ? SettleResult::not_settled : SettleResult::missing;

@@ -72,8 +72,7 @@ struct Config {
     std::string log = "/tmp/omero-{job_id}.log";  // template
     std::string dir;                              // template; when set, zipped instead of `zip`
     Duration wait = std::chrono::minutes(2);      // for the sources to appear (NFS lag)
-    Duration poll_interval = std::chrono::milliseconds(250);  // looking for them meanwhile
-    Duration settle = std::chrono::seconds(2);  // unchanged size and mtime this long = complete
+    Duration settle = std::chrono::seconds(2);    // unchanged this long = complete; also the poll step
     bool operator==(const Results&) const = default;
   } results;
 

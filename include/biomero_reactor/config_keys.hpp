@@ -80,7 +80,6 @@ void visit_config(C& c, V& v) {
   v.field("results", "log", c.results.log, PathTemplate{});
   v.field("results", "dir", c.results.dir, PathTemplate{.may_be_empty = true, .needs_job_id = true});
   v.field("results", "wait", c.results.wait);
-  v.field("results", "poll_interval", c.results.poll_interval, Positive{});
   v.field("results", "settle", c.results.settle);
 
   v.field("import", "timeout", c.import.timeout, Positive{});
