@@ -86,8 +86,8 @@ inline Param param(std::nullopt_t) {
 inline Param param(const Param& p) {
   return p;
 }
-// NULL for an empty string. (Use these rather than `c ? param(x) : Param{}` inside a
-// co_await expression: g++ 12 destroys such conditional temporaries twice in coroutines.)
+// NULL for an empty string. (Use it rather than `c ? param(x) : Param{}` inside a
+// co_await expression: docs/HACKING.md, coroutine rules.)
 inline Param null_if_empty(const std::string& s) {
   return s.empty() ? Param{} : Param{s};
 }

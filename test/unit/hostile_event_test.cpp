@@ -3,6 +3,9 @@
 // in ids. Each must be decoded or refused in bounded time, stack and memory, and no id
 // with a control character may get past the decoder. Heavy inputs run in a forked child
 // (child_probe.hpp), so a crash or a blow-up fails the test instead of the runner.
+// Time is checked against a bound far above what the code takes (well under a second
+// here) and far below what the faults took (minutes): a loaded CI machine must not fail
+// it, a backtracking scan or a quadratic decode must. The numbers are printed.
 #include <boost/test/unit_test.hpp>
 #include <chrono>
 #include <csignal>
@@ -81,6 +84,9 @@ std::string version_by_regex(const std::string& description) {
 
 }  // namespace
 
+// Minutes for the faults, a fraction of a second for the fixed code.
+constexpr double slow_bound_s = 20.0;
+
 BOOST_AUTO_TEST_SUITE(hostile_event_test)
 
 BOOST_AUTO_TEST_CASE(a_ten_megabyte_digit_run_in_a_description_is_scanned_fast_without_a_crash) {
@@ -95,7 +101,8 @@ BOOST_AUTO_TEST_CASE(a_ten_megabyte_digit_run_in_a_description_is_scanned_fast_w
   BOOST_TEST(!probe.signal.has_value());
   BOOST_TEST(probe.result == "|" + std::to_string((10 << 20) + 2) + "|" + std::to_string((10 << 20) + 4) + "|1.2.3",
              probe.result.substr(0, 100));
-  BOOST_TEST(probe.seconds < 1.0);
+  BOOST_TEST_MESSAGE("seconds: " << probe.seconds);
+  BOOST_TEST(probe.seconds < slow_bound_s);
 }
 
 BOOST_AUTO_TEST_CASE(the_version_scan_finds_what_the_regex_found) {
@@ -118,7 +125,8 @@ BOOST_AUTO_TEST_CASE(a_workflow_with_a_huge_digit_description_decodes_in_bounded
   BOOST_TEST(!probe.signal.has_value());
   BOOST_TEST(probe.result == std::to_string(max_free_text_bytes + std::string_view(" [truncated]").size()) + " ",
              probe.result);
-  BOOST_TEST(probe.seconds < 2.0);
+  BOOST_TEST_MESSAGE("seconds: " << probe.seconds);
+  BOOST_TEST(probe.seconds < slow_bound_s);
 }
 
 BOOST_AUTO_TEST_CASE(free_text_is_capped_and_control_characters_replaced) {
@@ -186,7 +194,8 @@ BOOST_AUTO_TEST_CASE(a_hundred_thousand_levels_of_nesting_are_refused_fast) {
   BOOST_TEST(!probe.signal.has_value());
   BOOST_TEST(contains(probe.result, "nested more than 256 levels"), probe.result);
   BOOST_TEST(probe.result.find("accepted") == std::string::npos, probe.result);
-  BOOST_TEST(probe.seconds < 1.0);
+  BOOST_TEST_MESSAGE("seconds: " << probe.seconds);
+  BOOST_TEST(probe.seconds < slow_bound_s);
   BOOST_TEST(probe.peak_growth_kb < 64 * 1024);
 }
 
@@ -209,7 +218,8 @@ BOOST_AUTO_TEST_CASE(deep_levels_with_long_keys_cost_memory_linear_in_the_event)
   BOOST_TEST(!probe.signal.has_value());
   BOOST_TEST(contains(probe.result, "is not a UUID"), probe.result.substr(0, 300));
   BOOST_TEST(probe.result.size() < 600u);  // the path in the message is bounded too
-  BOOST_TEST(probe.seconds < 1.0);
+  BOOST_TEST_MESSAGE("seconds: " << probe.seconds);
+  BOOST_TEST(probe.seconds < slow_bound_s);
   BOOST_TEST(probe.peak_growth_kb < 64 * 1024);
 }
 
@@ -226,7 +236,8 @@ BOOST_AUTO_TEST_CASE(a_wide_event_decodes_in_bounded_time_and_memory) {
   });
   BOOST_TEST(!probe.signal.has_value());
   BOOST_TEST(probe.result.ends_with(" 2"), probe.result);
-  BOOST_TEST(probe.seconds < 2.0);
+  BOOST_TEST_MESSAGE("seconds: " << probe.seconds);
+  BOOST_TEST(probe.seconds < slow_bound_s);
   BOOST_TEST(probe.peak_growth_kb < 256 * 1024);
 }
 
