@@ -126,13 +126,16 @@ void JobStore::after_transition(Job& job, JobState to, const pg::Result& r, cons
   if (r.rows() == 0) throw LeaseLost();
   const std::string from(r.text(0, 0));
   const double seconds = r.float64(0, 1);
-  log::info("job " + std::string(to_string(to)), {{"workflow_id", job.workflow_id.str()},
-                                                  {"job_id", job.slurm_job_id},
-                                                  {"state", std::string(to_string(to))},
-                                                  {"from", from},
-                                                  {"attempt", job.attempt},
-                                                  {"duration_s", seconds},
-                                                  {"detail", detail}});
+  // A failed job is what an operator alerts on: error. Every other step is info.
+  const log::Level level = to == JobState::failed ? log::Level::error : log::Level::info;
+  log::write(level, "job " + std::string(to_string(to)),
+             {{"workflow_id", job.workflow_id.str()},
+              {"job_id", job.slurm_job_id},
+              {"state", std::string(to_string(to))},
+              {"from", from},
+              {"attempt", job.attempt},
+              {"duration_s", seconds},
+              {"detail", detail}});
   if (on_step_) on_step_(to, seconds);
   job.state = to;
 }
@@ -184,16 +187,16 @@ asio::awaitable<std::vector<WaitingJob>> JobStore::waiting(std::optional<std::ve
   std::optional<std::string> filter;
   if (orders) filter = pg::array_literal(*orders);
   auto c = co_await pool_.acquire();
-  auto r = co_await c->query(
-      "SELECT " + std::string(job_columns) +
-          ", o.order_uuid, (extract(epoch FROM now() - j.submitted_at) * 1000)::bigint, "
-          " (extract(epoch FROM now() - o.submitted_at) * 1000)::bigint, o.alerted_at IS NOT NULL "
-          "FROM biomero_reactor.jobs j JOIN biomero_reactor.orders o "
-          "  ON o.job_id = j.id AND o.attempt = j.attempt AND o.submission = j.submission "
-          "WHERE j.state = 'submitted' AND ($1::uuid[] IS NULL OR j.id IN "
-          "  (SELECT job_id FROM biomero_reactor.orders WHERE order_uuid = ANY($1::uuid[]))) "
-          "ORDER BY j.id, o.kind",
-      pg::params(pg::Param(filter)));
+  auto r =
+      co_await c->query("SELECT " + std::string(job_columns) +
+                            ", o.order_uuid, (extract(epoch FROM now() - j.submitted_at) * 1000)::bigint, "
+                            " (extract(epoch FROM now() - o.submitted_at) * 1000)::bigint, o.alerted_at IS NOT NULL "
+                            "FROM biomero_reactor.jobs j JOIN biomero_reactor.orders o "
+                            "  ON o.job_id = j.id AND o.attempt = j.attempt AND o.submission = j.submission "
+                            "WHERE j.state = 'submitted' AND ($1::uuid[] IS NULL OR j.id IN "
+                            "  (SELECT job_id FROM biomero_reactor.orders WHERE order_uuid = ANY($1::uuid[]))) "
+                            "ORDER BY j.id, o.kind",
+                        pg::params(pg::Param(filter)));
   std::vector<WaitingJob> out;
   constexpr int k = job_column_count;
   for (int i = 0; i < r.rows(); ++i) {

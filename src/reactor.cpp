@@ -49,7 +49,7 @@ struct Reactor::Impl {
   std::unique_ptr<PipelineContext> ctx;
   std::unique_ptr<Listener> events_listener, importer_listener;
   Wakeup intake_wake{io.get_executor()}, scheduler_wake{io.get_executor()}, waiter_wake{io.get_executor()},
-      stop_wake{io.get_executor()}, watchdog_wake{io.get_executor()};
+      stop_wake{io.get_executor()}, watchdog_wake{io.get_executor()}, log_wake{io.get_executor()};
   StageNotices notified_orders;
   bool import_trigger = false;
   bool workflow_trigger = false;
@@ -249,6 +249,15 @@ struct Reactor::Impl {
     waiter_wake.notify();
     stop_wake.notify();
     watchdog_wake.notify();
+    log_wake.notify();
+  }
+
+  // Throttled log lines get their summary when their window ends, not at the next line.
+  asio::awaitable<void> log_flush_loop() {
+    while (!stopping) {
+      co_await log_wake.wait_for(std::chrono::seconds(1));
+      log::flush_throttled();
+    }
   }
 
   // Sent from the event loop itself, so a stuck loop stops the pings and systemd restarts us.
@@ -311,7 +320,8 @@ struct Reactor::Impl {
     StorageSettings storage = load_storage_settings(cfg);
     for (const auto& w : storage.warnings) log::warn(w);
     store = std::make_unique<JobStore>(events, opts.instance, cfg.jobs.lease, [this](JobState state, double seconds) {
-      step_durations.try_emplace(std::string(to_string(state)), step_duration_histogram()).first->second.observe(seconds);
+      step_durations.try_emplace(std::string(to_string(state)), step_duration_histogram())
+          .first->second.observe(seconds);
     });
     ctx = std::make_unique<PipelineContext>(
         PipelineContext{cfg, std::move(storage), *store, importer(), same_db, workers, {}, {}, {}});
@@ -344,6 +354,7 @@ struct Reactor::Impl {
     spawn_loop([this] { return intake_loop(); });
     spawn_loop([this] { return scheduler_loop(); });
     spawn_loop([this] { return waiter_loop(); });
+    spawn_loop([this] { return log_flush_loop(); });
     if (opts.once) spawn_loop([this] { return once_monitor(); });
 
     while (!stopping) co_await stop_wake.wait_for(std::chrono::hours(24));
