@@ -197,6 +197,17 @@ BOOST_FIXTURE_TEST_CASE(mapped_and_unmapped_groups_get_the_exact_analyzed_tree_a
   BOOST_TEST(order.text(0, 2) == "alice");
   BOOST_TEST(order.text(0, 3) == "Dataset");
   BOOST_TEST(order.text(0, 4) == "51");
+  const auto overview = db.query(
+      "SELECT user_name, group_name, state, cardinality(order_uuids), last_stage, archived_at <= submitted_at "
+      "FROM biomero_reactor.job_overview WHERE workflow_id = $1",
+      pg::params(mapped.id.str()));
+  BOOST_REQUIRE_EQUAL(overview.rows(), 1);
+  BOOST_TEST(overview.text(0, 0) == "alice");
+  BOOST_TEST(overview.text(0, 1) == "Demo");
+  BOOST_TEST(overview.text(0, 2) == "imported");
+  BOOST_TEST(overview.int64(0, 3) == 1);
+  BOOST_TEST(overview.text(0, 4) == "Import Completed");
+  BOOST_TEST(overview.boolean(0, 5));
 }
 
 BOOST_FIXTURE_TEST_CASE(group_mappings_json_overrides_biomero_config_json_per_group_id, Fixture) {
@@ -247,6 +258,18 @@ BOOST_FIXTURE_TEST_CASE(an_unknown_group_id_fails_the_job_naming_the_id_and_the_
   BOOST_TEST(shown.find("names.groups") != std::string::npos, shown);
   BOOST_TEST(!fs::exists(data));
   BOOST_TEST(db.count("SELECT count(*) FROM public.imports") == 0);
+  // The failure before any upload order, as a dashboard over job_overview shows it.
+  const auto row = db.query(
+      "SELECT state, error, cardinality(order_uuids), last_stage IS NULL, started_at IS NOT NULL, "
+      "finished_at IS NOT NULL FROM biomero_reactor.job_overview WHERE workflow_id = $1",
+      pg::params(wf.id.str()));
+  BOOST_REQUIRE_EQUAL(row.rows(), 1);
+  BOOST_TEST(row.text(0, 0) == "failed");
+  BOOST_TEST(std::string(row.text(0, 1)).find("group id 99") != std::string::npos);
+  BOOST_TEST(row.int64(0, 2) == 0);
+  BOOST_TEST(row.boolean(0, 3));
+  BOOST_TEST(row.boolean(0, 4));
+  BOOST_TEST(row.boolean(0, 5));
 }
 
 BOOST_FIXTURE_TEST_CASE(a_results_directory_is_zipped_by_the_reactor, Fixture) {
