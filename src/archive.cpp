@@ -534,10 +534,18 @@ void start_writeback(int fd, off_t offset, off_t length) {
   static_cast<void>(::sync_file_range(fd, offset, length, SYNC_FILE_RANGE_WRITE));
 }
 
-// Writes the data of the entry `reader` is positioned at into its new file. Returns
-// early (leaving the file short) once `stop` is set: another thread failed.
+// Where the files' digests go, from every writing thread.
+struct Digests {
+  bool wanted = true;
+  std::mutex mutex;
+  std::vector<FileDigest> files;
+};
+
+// Writes the data of the entry `reader` is positioned at into its new file, hashing it on
+// the way when digests are wanted. Returns early (leaving the file short) once `stop` is
+// set: another thread failed.
 void write_file(archive* reader, Directories& directories, const PlannedFile& file, Budget& budget,
-                std::vector<char>& buffer, const std::atomic<bool>& stop) {
+                std::vector<char>& buffer, const std::atomic<bool>& stop, Digests& digests) {
   const std::vector<std::string> components = split_path(file.name);
   const fs::path relative = relative_path(components, components.size());
   const fs::path path = directories.target_dir() / relative;
@@ -549,6 +557,8 @@ void write_file(archive* reader, Directories& directories, const PlannedFile& fi
   }
   off_t written = 0;
   off_t flushed = 0;
+  std::optional<Sha256> hash;
+  if (digests.wanted) hash.emplace();
   while (!stop.load(std::memory_order_relaxed)) {
     const la_ssize_t got = archive_read_data(reader, buffer.data(), buffer.size());
     if (got < 0) {
@@ -559,6 +569,7 @@ void write_file(archive* reader, Directories& directories, const PlannedFile& fi
     }
     budget.reserve(static_cast<std::uint64_t>(got), file.name);
     write_all(out.get(), {buffer.data(), static_cast<std::size_t>(got)}, path);
+    if (hash) hash->update(buffer.data(), static_cast<std::size_t>(got));
     written += static_cast<off_t>(got);
     if (written - flushed >= writeback_step) {
       start_writeback(out.get(), flushed, written - flushed);
@@ -567,6 +578,11 @@ void write_file(archive* reader, Directories& directories, const PlannedFile& fi
   }
   if (flushed > 0 && written > flushed) {
     start_writeback(out.get(), flushed, written - flushed);
+  }
+  if (hash && !stop.load(std::memory_order_relaxed)) {
+    FileDigest digest{relative.generic_string(), hash->hex_digest()};
+    const std::lock_guard lock(digests.mutex);
+    digests.files.push_back(std::move(digest));
   }
 }
 
@@ -579,6 +595,7 @@ class Extraction {
  public:
   Extraction(const fs::path& archive_path, const fs::path& target_dir, const ExtractLimits& limits)
       : archive_path_(archive_path), target_dir_(target_dir), limits_(limits) {
+    digests_.wanted = limits.checksums;
     struct stat archive_stat {};
     if (::stat(archive_path.c_str(), &archive_stat) != 0) {
       throw_system_error(errno, "cannot stat", archive_path);
@@ -621,12 +638,12 @@ class Extraction {
       if ((archive_format(reader.get()) & ARCHIVE_FORMAT_BASE_MASK) == ARCHIVE_FORMAT_ZIP) {
         deferred.push_back(std::move(*file));
       } else {
-        write_file(reader.get(), directories, *file, *budget_, buffer, never);
+        write_file(reader.get(), directories, *file, *budget_, buffer, never, digests_);
       }
     }
     const std::size_t threads = write_in_parallel(deferred);
     make_durable();
-    return {position, budget_->written(), std::max<std::size_t>(threads, 1)};
+    return {position, budget_->written(), std::max<std::size_t>(threads, 1), std::move(digests_.files)};
   }
 
  private:
@@ -702,7 +719,7 @@ class Extraction {
       if (entry_name(reader.get(), entry, position) != file.name) {
         throw ArchiveError(file.name, "the archive changed while it was extracted");
       }
-      write_file(reader.get(), directories, file, *budget_, buffer, stop);
+      write_file(reader.get(), directories, file, *budget_, buffer, stop, digests_);
     }
   }
 
@@ -718,6 +735,7 @@ class Extraction {
   fs::path archive_path_;
   fs::path target_dir_;
   ExtractLimits limits_;
+  Digests digests_;
   std::optional<Budget> budget_;
   UniqueFd root_;
 };

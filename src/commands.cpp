@@ -14,12 +14,13 @@
 #include "biomero_reactor/conninfo.hpp"
 #include "biomero_reactor/group_storage.hpp"
 #include "biomero_reactor/http_endpoint.hpp"
+#include "biomero_reactor/job_store.hpp"
 #include "biomero_reactor/log.hpp"
 #include "biomero_reactor/migrations.hpp"
 #include "biomero_reactor/pg.hpp"
-#include "biomero_reactor/job_store.hpp"
 #include "biomero_reactor/reactor.hpp"
 #include "biomero_reactor/uuid.hpp"
+#include "biomero_reactor/verify_command.hpp"
 
 namespace biomero_reactor {
 
@@ -303,17 +304,20 @@ int cmd_run(const Config& cfg, RunOptions opts) {
 int main_with_args(int argc, char** argv) {
   po::options_description opts("biomero-reactor options");
   std::string config_file, log_level, log_format, instance;
-  bool once = false, json = false, ready = false;
+  std::string since;
+  bool once = false, json = false, ready = false, all = false;
   opts.add_options()("help,h", "show this help")("version", "print the version")(
       "config,c", po::value(&config_file),
       "configuration file (default config/reactor.yml, then /etc/biomero-reactor/reactor.yml)")(
       "log-level", po::value(&log_level), "trace, debug, info, warning or error (overrides log.level)")(
       "log-format", po::value(&log_format), "auto, json or text (overrides log.format)")(
       "once", po::bool_switch(&once), "run: process the backlog and exit when nothing is in flight")(
-      "json", po::bool_switch(&json), "status: JSON output")("ready", po::bool_switch(&ready),
-                                                             "health: ask /readyz instead of /healthz")(
+      "json", po::bool_switch(&json), "status, verify: JSON output")("all", po::bool_switch(&all),
+                                                                     "verify: every archived job")(
+      "since", po::value(&since), "verify: only jobs updated since this date (e.g. 2026-01-31)")(
+      "ready", po::bool_switch(&ready), "health: ask /readyz instead of /healthz")(
       "instance", po::value(&instance), "run: lease owner name (default host:pid)")(
-      "command", po::value<std::string>(), "run | install-sql | check | status | replay | health")(
+      "command", po::value<std::string>(), "run | install-sql | check | status | replay | verify | health")(
       "args", po::value<std::vector<std::string>>(), "command arguments");
   po::positional_options_description pos;
   pos.add("command", 1).add("args", -1);
@@ -331,7 +335,8 @@ int main_with_args(int argc, char** argv) {
   }
   if (vm.count("help") || !vm.count("command")) {
     std::cout << "usage: biomero-reactor [--config FILE] run [--once] | install-sql | check | status [--json] | "
-                 "replay <workflow-uuid> | health [--ready] | --version\n\n"
+                 "replay <workflow-uuid> | verify <workflow-uuid> | --all [--since DATE] [--json] | health [--ready] | "
+                 "--version\n\n"
               << opts;
     return vm.count("help") ? 0 : 2;
   }
@@ -367,6 +372,18 @@ int main_with_args(int argc, char** argv) {
         return 2;
       }
       return cmd_replay(cfg, args[0]);
+    }
+    if (command == "verify") {
+      VerifyRequest request;
+      request.json = json;
+      if (!since.empty()) request.since = since;
+      const auto id = args.size() == 1 ? Uuid::parse(args[0]) : std::nullopt;
+      if (all == (args.size() == 1) || args.size() > 1 || (args.size() == 1 && !id)) {
+        std::cerr << "usage: biomero-reactor verify <workflow-uuid> | --all [--since DATE] [--json]\n";
+        return 2;
+      }
+      if (id) request.workflow_id = id->str();
+      return cmd_verify(cfg, request);
     }
   } catch (const ConfigError& e) {
     std::cerr << "biomero-reactor: " << e.what() << "\n";

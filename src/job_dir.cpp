@@ -75,16 +75,21 @@ JobDir build_job_dir(const fs::path& group_base, const Uuid& workflow_id, const 
     }
     const fs::path out = tmp / out_name;
     fs::create_directory(out);
+    std::vector<FileDigest> digests;
     try {
-      result.bytes_extracted = extract_archive(zip, out, limits).bytes;
+      ExtractStats extracted = extract_archive(zip, out, limits);
+      result.bytes_extracted = extracted.bytes;
+      for (auto& d : extracted.digests) digests.push_back({out_name + "/" + d.path, std::move(d.hex)});
     } catch (const ArchiveError& e) {
       throw PermanentError(std::string("result archive ") + (sources.dir.empty() ? sources.zip : sources.dir).string() +
                            ": " + e.what());
     }
     if (sources.log) {
       try {
-        const LogCopy log = copy_log_durable(*sources.log, tmp / ("omero-" + job_id + ".log"), max_log_bytes);
+        const std::string log_name = "omero-" + job_id + ".log";
+        const LogCopy log = copy_log_durable(*sources.log, tmp / log_name, max_log_bytes);
         result.bytes_copied += log.copied_bytes;
+        if (limits.checksums) digests.push_back({log_name, sha256_file_hex(tmp / log_name)});
         result.log_truncated = log.truncated;
       } catch (const SourceRefused& e) {
         throw PermanentError(e.what());
@@ -95,11 +100,23 @@ JobDir build_job_dir(const fs::path& group_base, const Uuid& workflow_id, const 
       throw PermanentError("no importable images in the results of job " + job_id +
                            " (looked for BIOMERO's image extensions under " + out_name + "/)");
     }
-    write_file_durable(out / "metadata.csv", metadata_csv);
+    const std::string metadata_hex = sha256_hex(metadata_csv);
+    const auto write_metadata = [&](const fs::path& at) {
+      write_file_durable(at, metadata_csv);  // replaces a metadata.csv the archive held
+      const std::string rel = at.lexically_relative(tmp).generic_string();
+      std::erase_if(digests, [&](const FileDigest& d) { return d.path == rel; });
+      digests.push_back({rel, metadata_hex});
+    };
+    write_metadata(out / "metadata.csv");
     if (copies_next_to_images) {
       for (const auto& d : directories_holding_images(found)) {
-        if (!fs::exists(d / "metadata.csv")) write_file_durable(d / "metadata.csv", metadata_csv);
+        if (!fs::exists(d / "metadata.csv")) write_metadata(d / "metadata.csv");
       }
+    }
+    if (limits.checksums) {
+      // The zip is hashed from the copy just written (the page cache still holds it).
+      digests.push_back({out_name + ".zip", sha256_file_hex(zip)});
+      write_file_durable(tmp / sums_file_name, sha256sums_text(std::move(digests)));
     }
     for (const auto& e : fs::recursive_directory_iterator(tmp)) {
       if (e.is_directory() && !e.is_symlink()) fsync_path(e.path());

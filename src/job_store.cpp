@@ -302,6 +302,25 @@ asio::awaitable<std::int64_t> JobStore::orders_waiting(pg::Connection& c) {
   co_return r.int64(0, 0);
 }
 
+asio::awaitable<std::vector<JobStore::ArchivedJob>> JobStore::archived_jobs(pg::Connection& c,
+                                                                            std::optional<std::string> workflow_id,
+                                                                            std::optional<std::string> since) {
+  const auto published = job_state_names(
+      [](JobState s) { return s == JobState::archived || s == JobState::submitted || s == JobState::imported; });
+  const pg::Params params =
+      pg::params(pg::array_literal(published), workflow_id ? pg::Param(*workflow_id) : pg::Param{},
+                 since ? pg::Param(*since) : pg::Param{});
+  auto r = co_await c.query(
+      "SELECT workflow_id, slurm_job_id, job_dir FROM biomero_reactor.jobs "
+      "WHERE job_dir IS NOT NULL AND state = ANY($1::text[]) AND ($2::uuid IS NULL OR workflow_id = $2::uuid) "
+      "AND ($3::timestamptz IS NULL OR updated_at >= $3::timestamptz) ORDER BY id",
+      params);
+  std::vector<ArchivedJob> out;
+  for (int i = 0; i < r.rows(); ++i)
+    out.push_back({std::string(r.text(i, 0)), std::string(r.text(i, 1)), std::string(r.text(i, 2))});
+  co_return out;
+}
+
 asio::awaitable<StatusReport> JobStore::status(pg::Connection& c, int recent) {
   StatusReport out;
   auto cur = co_await c.query("SELECT last_event_id FROM biomero_reactor.intake_cursor");

@@ -34,6 +34,9 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <vector>
+
+#include "biomero_reactor/checksums.hpp"
 
 namespace biomero_reactor {
 
@@ -50,6 +53,8 @@ struct ExtractLimits {
   // still pays: the cores share the entries' work out evenly instead of one core
   // inflating the last entry alone. Other formats are one stream: the calling thread.
   std::size_t threads = 4;
+  // Hash every file while it is written (ExtractStats::digests), for SHA256SUMS.
+  bool checksums = true;
 };
 
 // An archive that is refused or unreadable. what() reads like
@@ -67,6 +72,8 @@ struct ExtractStats {
   std::uint64_t entries = 0;
   std::uint64_t bytes = 0;
   std::size_t threads = 1;  // that wrote data
+  // With limits.checksums: each file written, relative to target_dir, in no set order.
+  std::vector<FileDigest> digests;
 };
 
 // Extracts `archive` (zip, tar and its compressed forms, 7z, cpio, ...: format detected

@@ -2,6 +2,7 @@
 // Builds a job's permanent archive directory (the layout BIOMERO's users know):
 //   <group base>/.analyzed/<workflow uuid>/<job id>/
 //       <job id>_out.zip   <job id>_out/ (extracted as-is, + metadata.csv)   omero-<job id>.log
+//       SHA256SUMS (every file above, `sha256sum -c` format; see checksums.hpp)
 // under a hidden temporary name beside it, published by one rename(2) after everything is
 // fsynced: a crash leaves nothing or the complete directory, and a retry rebuilds it.
 // Blocking: call it from the worker pool, never from the event loop.

@@ -106,9 +106,9 @@ class JobStore {
   // Statements that take a submitted job for settling (fails the pipeline's check when
   // another reactor holds it) and record its orders' stages.
   [[nodiscard]] pg::Statement take_for_settling_statement(const Job& job) const;
-  [[nodiscard]] pg::Statement record_stages_statement(const std::vector<std::string>& uuids,
-                                                      const std::vector<std::string>& stages,
-                                                      const std::vector<std::optional<std::string>>& descriptions) const;
+  [[nodiscard]] pg::Statement record_stages_statement(
+      const std::vector<std::string>& uuids, const std::vector<std::string>& stages,
+      const std::vector<std::optional<std::string>>& descriptions) const;
   // Resubmission: the job goes back to `archived` with the next submission number.
   [[nodiscard]] pg::Statement next_submission_statement(const Job& job) const;
   [[nodiscard]] pg::Statement release_statement(const Job& job) const;
@@ -128,6 +128,14 @@ class JobStore {
   // Orders of submitted jobs, waiting for the importer (/metrics).
   static boost::asio::awaitable<std::int64_t> orders_waiting(pg::Connection& c);
   static boost::asio::awaitable<StatusReport> status(pg::Connection& c, int recent);
+  // verify: the published job directories (archived or later), of one workflow or of all,
+  // updated since `since` (a timestamp PostgreSQL reads) when given; oldest first.
+  struct ArchivedJob {
+    std::string workflow_id, job_id, dir;
+  };
+  static boost::asio::awaitable<std::vector<ArchivedJob>> archived_jobs(pg::Connection& c,
+                                                                        std::optional<std::string> workflow_id,
+                                                                        std::optional<std::string> since);
 
  private:
   pg::Pool& pool_;

@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "biomero_reactor/archive.hpp"
+#include "biomero_reactor/checksums.hpp"
 #include "test_support.hpp"
 
 using namespace biomero_reactor;
@@ -114,6 +115,7 @@ const std::vector<std::string> expected_tree{
     "1234_out/data/out/metadata.csv",
     "1234_out/data/out/result_image.tiff",
     "1234_out/metadata.csv",
+    "SHA256SUMS",
     "omero-1234.log",
 };
 
@@ -164,6 +166,10 @@ BOOST_FIXTURE_TEST_CASE(mapped_and_unmapped_groups_get_the_exact_analyzed_tree_a
 
   const fs::path a = job_dir(data / "groups" / "team-a", mapped.id);
   BOOST_TEST(listing(a) == expected_tree, boost::test_tools::per_element());
+  // The archive verifies with coreutils, and with the reactor's own reader.
+  BOOST_TEST(std::system(("cd '" + a.string() + "' && sha256sum --quiet --strict -c SHA256SUMS").c_str()) == 0);
+  BOOST_TEST(verify_job_dir(a, 2).problems.empty());
+  BOOST_TEST(verify_job_dir(a, 2).files == 6U);
   BOOST_TEST(read_file(a / "1234_out.zip") == read_file(results / "1234_out.zip"));
   BOOST_TEST(read_file(a / "omero-1234.log") == "SLURM job 1234 finished\n");
   BOOST_TEST(read_file(a / "1234_out/data/out/measurements.csv") == "label,area\n1,42\n");
@@ -208,6 +214,28 @@ BOOST_FIXTURE_TEST_CASE(mapped_and_unmapped_groups_get_the_exact_analyzed_tree_a
   BOOST_TEST(overview.int64(0, 3) == 1);
   BOOST_TEST(overview.text(0, 4) == "Import Completed");
   BOOST_TEST(overview.boolean(0, 5));
+
+  // `verify` over the job table: all match, then a flipped byte, a deleted file and an
+  // extra file are each named, and the exit status says so.
+  std::string verified;
+  BOOST_TEST(run_reactor(cfg, {"verify", mapped.id.str()}, &verified) == 0, verified);
+  BOOST_TEST(verified.find("all match") != std::string::npos, verified);
+  {
+    std::fstream f(a / "1234_out/data/out/result_image.tiff", std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(0);
+    const char c = static_cast<char>(f.peek());
+    f.put(static_cast<char>(c ^ 1));
+  }
+  fs::remove(a / "omero-1234.log");
+  tree.write(a.lexically_relative(tree.path()) / "1234_out/stray.txt", "x");
+  BOOST_TEST(run_reactor(cfg, {"verify", "--all"}, &verified) == 1, verified);
+  BOOST_TEST(verified.find("changed  " + (a / "1234_out/data/out/result_image.tiff").string()) != std::string::npos,
+             verified);
+  BOOST_TEST(verified.find("missing  " + (a / "omero-1234.log").string()) != std::string::npos, verified);
+  BOOST_TEST(verified.find("extra  " + (a / "1234_out/stray.txt").string()) != std::string::npos, verified);
+  BOOST_TEST(verified.find("3 problem(s)") != std::string::npos, verified);
+  BOOST_TEST(run_reactor(cfg, {"verify", "--all", "--json"}, &verified) == 1, verified);
+  BOOST_TEST(verified.find("\"problem\":\"changed\"") != std::string::npos, verified);
 }
 
 BOOST_FIXTURE_TEST_CASE(group_mappings_json_overrides_biomero_config_json_per_group_id, Fixture) {
@@ -294,6 +322,7 @@ BOOST_FIXTURE_TEST_CASE(a_results_directory_is_zipped_by_the_reactor, Fixture) {
       "1234_out/images/metadata.csv",
       "1234_out/metadata.csv",
       "1234_out/table.csv",
+      "SHA256SUMS",
       "omero-1234.log",
   };
   BOOST_TEST(listing(dir) == expected, boost::test_tools::per_element());
