@@ -19,3 +19,11 @@ CREATE TABLE biomero_reactor.handoff_rejections (
     reason       text NOT NULL,
     rejected_at  timestamptz NOT NULL DEFAULT now()
 );
+
+-- The verdict events the reactor appended to workflows (WorkflowCompleted/WorkflowFailed
+-- rows in workflowtracker_events), so a later handoff of the same workflow does not take
+-- one of them for BIOMERO's own terminal event.
+CREATE TABLE biomero_reactor.verdict_events (
+    event_id  bigint PRIMARY KEY,
+    job_id    bigint NOT NULL REFERENCES biomero_reactor.jobs (id) ON DELETE CASCADE
+);
