@@ -9,6 +9,7 @@
 #include <boost/json/parse.hpp>
 #include <cerrno>
 #include <memory>
+#include <set>
 #include <system_error>
 
 #include "biomero_reactor/channels.hpp"
@@ -134,8 +135,10 @@ asio::awaitable<void> append_verdict(pg::Pool& events, const Finished& f) {
       const bool done = v.kind == Verdict::completed;
       boost::json::object state;
       if (!done) state["error_message"] = v.error_message;
-      co_await append_events(c, {{f.workflow_id, std::string(done ? topics::workflow_completed : topics::workflow_failed),
-                                   std::move(state)}});
+      std::vector<NewEvent> verdict;
+      verdict.push_back(
+          {f.workflow_id, std::string(done ? topics::workflow_completed : topics::workflow_failed), std::move(state)});
+      co_await append_events(c, verdict);
       co_await c.query(
           "INSERT INTO biomero_reactor.verdict_events (event_id, job_id) SELECT max(id), $2 "
           "FROM public.workflowtracker_events WHERE originator_id = $1",
@@ -143,14 +146,15 @@ asio::awaitable<void> append_verdict(pg::Pool& events, const Finished& f) {
       Projections p;
       co_await refresh_projections(c, p);
       if (p.progress_view) {
-        co_await c.query(done ? "UPDATE public.biomero_workflow_progress_view SET status = 'DONE', progress = '100%' "
-                                "WHERE workflow_id = $1"
-                              : "UPDATE public.biomero_workflow_progress_view SET status = 'FAILED' WHERE workflow_id = $1",
-                         pg::params(f.workflow_id.str()));
+        const std::string sql =
+            done ? "UPDATE public.biomero_workflow_progress_view SET status = 'DONE', progress = '100%' "
+                   "WHERE workflow_id = $1"
+                 : "UPDATE public.biomero_workflow_progress_view SET status = 'FAILED' WHERE workflow_id = $1";
+        co_await c.query(sql, pg::params(f.workflow_id.str()));
       }
       log::info("verdict appended", {{"workflow_id", f.workflow_id.str()},
                                      {"handoff_id", f.handoff_id.str()},
-                                     {"event", done ? "WorkflowCompleted" : "WorkflowFailed"}});
+                                     {"event", std::string(done ? "WorkflowCompleted" : "WorkflowFailed")}});
     }
     co_await c.query("UPDATE biomero_reactor.jobs SET handoff_verdict_at = clock_timestamp() WHERE id = $1",
                      pg::params(f.id));
