@@ -4,8 +4,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/json/parse.hpp>
 #include <cerrno>
 #include <memory>
@@ -18,6 +18,7 @@
 #include "biomero_reactor/import_task.hpp"
 #include "biomero_reactor/job_store.hpp"
 #include "biomero_reactor/log.hpp"
+#include "biomero_reactor/wakeup.hpp"
 
 namespace biomero_reactor {
 
@@ -89,11 +90,29 @@ std::string now_utc() {
   return buf;
 }
 
+// Runs f on the worker pool; the calling coroutine waits without blocking the event loop.
 template <class F>
-asio::awaitable<std::invoke_result_t<F>> blocking(asio::thread_pool& workers, F f) {
-  co_return co_await asio::co_spawn(
-      workers, [f = std::move(f)]() -> asio::awaitable<std::invoke_result_t<F>> { co_return f(); },
-      asio::use_awaitable);
+asio::awaitable<std::invoke_result_t<F>> blocking(asio::thread_pool& workers, const F& f) {
+  using R = std::invoke_result_t<F>;
+  auto ex = co_await asio::this_coro::executor;
+  auto done = std::make_shared<bool>(false);
+  Wakeup wake(ex);
+  std::optional<R> result;
+  std::exception_ptr error;
+  asio::post(workers, [&, ex, done] {
+    try {
+      result.emplace(f());
+    } catch (...) {
+      error = std::current_exception();
+    }
+    asio::post(ex, [&, done] {
+      *done = true;
+      wake.notify();
+    });
+  });
+  while (!*done) co_await wake.wait_for(std::chrono::seconds(1));
+  if (error) std::rethrow_exception(error);
+  co_return std::move(*result);
 }
 
 // result.json, atomically: a tmp name in the same directory, fsynced, renamed.
@@ -238,7 +257,8 @@ asio::awaitable<HandoffScanStats> scan_spool(pg::Pool& events, const Config& cfg
     if (known.count(name) > 0) continue;
     ++stats.found;
     const fs::path dir = ready / name;
-    InspectedHandoff h = co_await blocking(workers, [dir] { return inspect_handoff(dir); });
+    const auto inspect = [&dir] { return inspect_handoff(dir); };
+    InspectedHandoff h = co_await blocking(workers, inspect);
     std::string reason = h.reason;
     if (h.manifest) {
       const auto& m = *h.manifest;
@@ -270,10 +290,11 @@ asio::awaitable<HandoffScanStats> scan_spool(pg::Pool& events, const Config& cfg
     ++stats.rejected;
     log::warn("handoff rejected", {{"handoff_id", name}, {"reason", reason}});
     try {
-      co_await blocking(workers, [&] {
+      const auto reject = [&] {
         reject_handoff(cfg.handoff.spool, dir, reason);
         return 0;
-      });
+      };
+      co_await blocking(workers, reject);
     } catch (const std::exception& e) {
       log::warn("cannot move a rejected handoff to rejected/", {{"handoff_id", name}, {"error", e.what()}});
     }

@@ -42,13 +42,21 @@ struct Handoff {
     wf.finished = false;
     write_workflow(db, wf);
     write_job_results(results, job);
+    // The handoff script refuses zips under 1 KiB (as BIOMERO's import script does): pad it.
+    const fs::path zip = results / (job + "_out.zip");
+    Process pad({"/usr/bin/python3", "-c",
+                 "import os,sys,zipfile\nwith zipfile.ZipFile(sys.argv[1], 'a') as z: "
+                 "z.writestr('data/out/padding.txt', os.urandom(4096))",
+                 zip.string()},
+                tree.path() / ("pad-" + job + ".log"));
+    BOOST_REQUIRE_EQUAL(pad.wait(30s).value_or(-1), 0);
     return wf;
   }
 
   // What the handoff script does after the SLURM job: stage and publish. Returns the handoff id.
   std::string stage(const SampleWorkflow& wf, const std::string& job = "1234", const std::string& inputs = "{}") {
     const Uuid task = random_uuid4();
-    Process p({"python3", handoff_module.string(), "stage", "--spool", spool.string(), "--workflow", wf.id.str(),
+    Process p({"/usr/bin/python3", handoff_module.string(), "stage", "--spool", spool.string(), "--workflow", wf.id.str(),
                "--job", job, "--zip", (results / (job + "_out.zip")).string(), "--log",
                (results / ("omero-" + job + ".log")).string(), "--user-id", "2", "--user-name", "alice",
                "--group-id", "3", "--group-name", "Demo", "--task-id", task.str(), "--inputs", inputs},
