@@ -110,8 +110,9 @@ BOOST_FIXTURE_TEST_CASE(a_staged_handoff_is_imported_once_with_result_json_and_i
                       pg::params(id)) == 1);
   // The reactor's import task in BIOMERO's event store: IMPORTING then IMPORTED.
   BOOST_TEST(db.scalar("SELECT string_agg(convert_from(state, 'UTF8')::jsonb->>'status', ',' ORDER BY id) FROM "
-                       "workflowtracker_events WHERE topic = 'biomero.eventsourcing:Task.StatusUpdated'") ==
-             "IMPORTING,IMPORTED");
+                       "workflowtracker_events WHERE topic = 'biomero.eventsourcing:Task.StatusUpdated' AND "
+                       "originator_id <> $1",
+                       pg::params(wf.task_id.str())) == "IMPORTING,IMPORTED");
 
   // Scans after the import find the entry finished: still one job. After result_keep it is removed.
   std::this_thread::sleep_for(2500ms);
@@ -181,16 +182,21 @@ BOOST_FIXTURE_TEST_CASE(a_reactor_killed_mid_archive_imports_the_handoff_once_on
   const std::string id = stage(wf);
   for (const std::string step : {"archiving", "archived"}) {
     if (job_state(id) == "imported") break;
-    auto killed =
-        start_reactor(cfg, tree.path() / ("killed-" + step + ".log"), {}, {{"BIOMERO_REACTOR_TEST_STOP_AT_STEP", step}});
+    // One instance name throughout: a restart frees the lease its killed run held.
+    auto killed = start_reactor(cfg, tree.path() / ("killed-" + step + ".log"), {"--instance", "handoff-x"},
+                                {{"BIOMERO_REACTOR_TEST_STOP_AT_STEP", step}});
     BOOST_REQUIRE_EQUAL(killed->wait(60s).value_or(-1), 137);
     BOOST_REQUIRE_EQUAL(job_state(id), step);
   }
   std::string out;
-  BOOST_REQUIRE_EQUAL(run_reactor(cfg, {"--log-format", "json", "run", "--once"}, &out), 0);
+  BOOST_REQUIRE_EQUAL(run_reactor(cfg, {"--log-format", "json", "--instance", "handoff-x", "run", "--once"}, &out), 0);
   BOOST_TEST(job_state(id) == "imported");
   BOOST_TEST(jobs() == 1);
-  BOOST_TEST(db.count("SELECT count(*) FROM public.imports") == 1);
+  // One order per kind, each submitted once (no second generation after the kills).
+  BOOST_TEST(db.count("SELECT count(*) FROM biomero_reactor.orders") >= 1);
+  BOOST_TEST(db.count("SELECT count(DISTINCT uuid) FROM public.imports") ==
+             db.count("SELECT count(*) FROM biomero_reactor.orders"));
+  BOOST_TEST(db.count("SELECT max(submission) FROM biomero_reactor.orders") == 1);
   BOOST_TEST(fs::exists(job_dir(wf) / "1234_out.zip"));
   BOOST_TEST(!fs::exists(spool / "ready" / id / "1234_out.zip"));
 }
