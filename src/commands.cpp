@@ -69,13 +69,19 @@ asio::awaitable<void> connect(Connections& c, const Config& cfg) {
   if (!c.same_db) co_await c.importer.connect(libpq_conninfo(cfg.database.importer_url, "database.importer_url"));
 }
 
-int cmd_install_sql(const Config& cfg) {
+int cmd_install_sql(const Config& cfg, bool from_start) {
   asio::io_context io;
   Connections c(io, same_database(cfg));
   auto report = run_sync(io, [&]() -> asio::awaitable<InstallReport> {
     co_await connect(c, cfg);
-    co_return co_await install_sql(c.events, c.importer_or_null());
+    co_return co_await install_sql(c.events, c.importer_or_null(), from_start);
   }());
+  if (report.cursor_set) {
+    std::cout << "intake cursor set to event " << *report.cursor_set
+              << (from_start ? " (--from-start: the event store's history will be processed)\n"
+                             : " (the head of the event store: earlier workflows do not become jobs; "
+                               "install-sql --from-start takes them)\n");
+  }
   if (report.applied.empty()) {
     std::cout << "schema biomero_reactor is up to date (version " << report.version << ")\n";
   }
@@ -305,7 +311,7 @@ int main_with_args(int argc, char** argv) {
   po::options_description opts("biomero-reactor options");
   std::string config_file, log_level, log_format, instance;
   std::string since;
-  bool once = false, json = false, ready = false, all = false;
+  bool once = false, json = false, ready = false, all = false, from_start = false;
   opts.add_options()("help,h", "show this help")("version", "print the version")(
       "config,c", po::value(&config_file),
       "configuration file (default config/reactor.yml, then /etc/biomero-reactor/reactor.yml)")(
@@ -317,6 +323,8 @@ int main_with_args(int argc, char** argv) {
       "since", po::value(&since), "verify: only jobs updated since this date (e.g. 2026-01-31)")(
       "ready", po::bool_switch(&ready), "health: ask /readyz instead of /healthz")(
       "instance", po::value(&instance), "run: lease owner name (default host:pid)")(
+      "from-start", po::bool_switch(&from_start),
+      "install-sql: process the event store's history (default on a first install: start at its head)")(
       "command", po::value<std::string>(), "run | install-sql | check | status | replay | verify | health")(
       "args", po::value<std::vector<std::string>>(), "command arguments");
   po::positional_options_description pos;
@@ -334,9 +342,9 @@ int main_with_args(int argc, char** argv) {
     return 0;
   }
   if (vm.count("help") || !vm.count("command")) {
-    std::cout << "usage: biomero-reactor [--config FILE] run [--once] | install-sql | check | status [--json] | "
-                 "replay <workflow-uuid> | verify <workflow-uuid> | --all [--since DATE] [--json] | health [--ready] | "
-                 "--version\n\n"
+    std::cout << "usage: biomero-reactor [--config FILE] run [--once] | install-sql [--from-start] | check | "
+                 "status [--json] | replay <workflow-uuid> | verify <workflow-uuid> | --all [--since DATE] [--json] | "
+                 "health [--ready] | --version\n\n"
               << opts;
     return vm.count("help") ? 0 : 2;
   }
@@ -362,7 +370,7 @@ int main_with_args(int argc, char** argv) {
 
   try {
     if (command == "run") return cmd_run(cfg, RunOptions{once, instance});
-    if (command == "install-sql") return cmd_install_sql(cfg);
+    if (command == "install-sql") return cmd_install_sql(cfg, from_start);
     if (command == "check") return cmd_check(cfg);
     if (command == "status") return cmd_status(cfg, json);
     if (command == "health") return cmd_health(cfg, ready);

@@ -23,13 +23,32 @@ bool named_in(const Task& t, const std::vector<std::string>& names) {
   return std::find(names.begin(), names.end(), t.name) != names.end();
 }
 
+// The SLURM job a handoff task names ("SLURM Job Id", as Run_Workflow passes it); empty
+// when it names none.
+std::string handed_off_job(const Task& t) {
+  const auto* v = t.params.if_contains("SLURM Job Id");
+  if (v == nullptr) return {};
+  if (v->is_string()) return std::string(v->as_string());
+  if (v->is_int64()) return std::to_string(v->as_int64());
+  return {};
+}
+
 }  // namespace
 
 WorkflowDecision decide(const Workflow& wf, const std::vector<std::string>& skip_when_imported_by) {
   WorkflowDecision d;
   std::string imported_by;
+  // Jobs whose import task handed the results to the spool: the handoff intake owns them.
+  std::set<std::string> handed_off;
+  bool all_handed_off = false;
   for (const auto& t : wf.tasks) {
-    if (named_in(t, skip_when_imported_by) && t.completed && !is_reactor_task(t)) {
+    if (!t.handed_off || is_reactor_task(t)) continue;
+    const std::string job = handed_off_job(t);
+    if (job.empty()) all_handed_off = true;
+    handed_off.insert(job);
+  }
+  for (const auto& t : wf.tasks) {
+    if (named_in(t, skip_when_imported_by) && t.completed && !is_reactor_task(t) && !t.handed_off) {
       imported_by = "results already imported by task " + t.id.str() + " (" + t.name + ")";
     }
   }
@@ -38,10 +57,15 @@ WorkflowDecision decide(const Workflow& wf, const std::vector<std::string>& skip
     if (named_in(t, skip_when_imported_by) || is_reactor_task(t)) continue;
     for (const auto& job : t.job_ids) {
       if (!seen.insert(job).second) continue;
+      if (all_handed_off || handed_off.count(job) > 0) continue;
       d.jobs.push_back({job, t.id, imported_by});
     }
   }
-  if (d.jobs.empty()) d.skip_reason = "workflow has no SLURM job";
+  if (d.jobs.empty() && (all_handed_off || !handed_off.empty())) {
+    d.skip_reason = "results handed off to the spool: imported as handoff jobs";
+  } else if (d.jobs.empty()) {
+    d.skip_reason = "workflow has no SLURM job";
+  }
   return d;
 }
 

@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "biomero_reactor/fs_util.hpp"
+#include "biomero_reactor/spool_move.hpp"
 
 namespace biomero_reactor {
 
@@ -67,6 +68,8 @@ JobDir build_job_dir(const fs::path& group_base, const Uuid& workflow_id, const 
                               "\" is a symbolic link: it is read as a directory, never through a link");
         }
         result.bytes_copied += zip_directory(sources.dir, zip);
+      } else if (sources.link_zip) {
+        result.bytes_copied += link_or_copy(sources.zip, zip).bytes_copied;
       } else {
         result.bytes_copied += copy_file_durable(sources.zip, zip);
       }

@@ -13,8 +13,8 @@ namespace {
 // The one column list of a job, in the order job_from() reads it.
 constexpr std::string_view job_columns =
     "j.id, j.workflow_id, j.slurm_job_id, j.analysis_task_id, j.state, j.attempt, j.submission, j.step_failures, "
-    "j.group_name, j.user_name, j.images::text";
-constexpr int job_column_count = 11;
+    "j.group_name, j.user_name, j.images::text, j.handoff_id, j.handoff_manifest::text, j.handoff_dir";
+constexpr int job_column_count = 14;
 
 Job job_from(const pg::Result& r, int i) {
   Job j;
@@ -29,6 +29,9 @@ Job job_from(const pg::Result& r, int i) {
   j.group_name = r.opt_text(i, 8);
   j.user_name = r.opt_text(i, 9);
   j.images = r.opt_text(i, 10);
+  if (!r.is_null(i, 11)) j.handoff_id = Uuid::parse(r.text(i, 11));
+  j.handoff_manifest = r.opt_text(i, 12);
+  j.handoff_dir = r.opt_text(i, 13);
   return j;
 }
 
@@ -261,6 +264,32 @@ asio::awaitable<std::optional<std::int64_t>> JobStore::insert_job(pg::Connection
   const std::int64_t id = job.int64(0, 0);
   co_await c.query("INSERT INTO biomero_reactor.job_history (job_id, to_state, attempt, detail) VALUES ($1, $2, 1, $3)",
                    pg::params(id, std::string(to_string(state)), detail));
+  co_return id;
+}
+
+asio::awaitable<std::optional<std::int64_t>> JobStore::insert_handoff_job(pg::Connection& c, const HandoffRow& row,
+                                                                         std::string* conflict) {
+  auto job = co_await c.query(
+      "INSERT INTO biomero_reactor.jobs (workflow_id, slurm_job_id, state, group_name, user_name, handoff_id, "
+      " handoff_dir, handoff_manifest) VALUES ($1, $2, 'pending', $3, $4, $5, $6, $7::jsonb) "
+      "ON CONFLICT DO NOTHING RETURNING id",
+      pg::params(row.workflow_id.str(), row.slurm_job_id, row.group_name, row.user_name, row.handoff_id.str(), row.dir,
+                 row.manifest_json));
+  if (job.rows() == 0) {
+    auto other = co_await c.query(
+        "SELECT id, coalesce(handoff_id::text, '') FROM biomero_reactor.jobs "
+        "WHERE handoff_id = $1 OR (workflow_id = $2 AND slurm_job_id = $3) ORDER BY (handoff_id = $1) DESC LIMIT 1",
+        pg::params(row.handoff_id.str(), row.workflow_id.str(), row.slurm_job_id));
+    if (conflict != nullptr && other.rows() > 0 && other.text(0, 1) != row.handoff_id.str()) {
+      *conflict = "SLURM job " + row.slurm_job_id + " of workflow " + row.workflow_id.str() +
+                  " already has a job (id " + std::to_string(other.int64(0, 0)) + ")";
+    }
+    co_return std::nullopt;
+  }
+  const std::int64_t id = job.int64(0, 0);
+  co_await c.query(
+      "INSERT INTO biomero_reactor.job_history (job_id, to_state, attempt, detail) VALUES ($1, 'pending', 1, $2)",
+      pg::params(id, row.detail));
   co_return id;
 }
 

@@ -83,6 +83,21 @@ asio::awaitable<bool> trigger_exists(pg::Connection& c, std::string table, std::
   co_return r.int64(0, 0) > 0;
 }
 
+// The safe first start: on a fresh install the intake begins at the event store's head,
+// so nothing BIOMERO (or its own import script) already handled becomes a job.
+asio::awaitable<std::int64_t> place_intake_cursor(pg::Connection& c, bool from_start) {
+  std::int64_t at = 0;
+  if (!from_start && co_await table_exists(c, "public.workflowtracker_events")) {
+    auto r = co_await c.query("SELECT coalesce(max(id), 0) FROM public.workflowtracker_events");
+    at = r.int64(0, 0);
+  }
+  co_await c.query(
+      "UPDATE biomero_reactor.intake_cursor SET last_event_id = $1, updated_at = now() "
+      "WHERE source = 'workflowtracker_events'",
+      pg::params(at));
+  co_return at;
+}
+
 }  // namespace
 
 int binary_schema_version() {
@@ -110,7 +125,7 @@ asio::awaitable<void> require_schema(pg::Connection& c) {
   }
 }
 
-asio::awaitable<InstallReport> install_sql(pg::Connection& events, pg::Connection* importer) {
+asio::awaitable<InstallReport> install_sql(pg::Connection& events, pg::Connection* importer, bool from_start) {
   InstallReport report;
   co_await events.query("SELECT pg_advisory_lock($1)", pg::params(install_lock_key));
   std::exception_ptr failure;
@@ -148,6 +163,8 @@ asio::awaitable<InstallReport> install_sql(pg::Connection& events, pg::Connectio
       report.applied.emplace_back(m.file->name);
     }
     report.version = mine;
+    const bool fresh = applied.empty() && !report.applied.empty();
+    if (from_start || fresh) report.cursor_set = co_await place_intake_cursor(events, from_start);
     for (const auto& t : trigger_files()) {
       pg::Connection& c = (t.in_importer_db && importer != nullptr) ? *importer : events;
       TriggerStatus st{std::string(t.file->name), t.table, false, {}};

@@ -7,6 +7,7 @@
 #include "biomero_reactor/backoff.hpp"
 #include "biomero_reactor/errors.hpp"
 #include "biomero_reactor/event_store.hpp"
+#include "biomero_reactor/handoff_steps.hpp"
 #include "biomero_reactor/job_steps.hpp"
 #include "biomero_reactor/log.hpp"
 #include "biomero_reactor/test_hooks.hpp"
@@ -34,7 +35,13 @@ asio::awaitable<void> report_started(PipelineContext& ctx, Job& job, const Workf
 
 asio::awaitable<void> advance(PipelineContext& ctx, Job& job, const Workflow& wf) {
   if (job.state == JobState::pending) co_await report_started(ctx, job, wf);
-  if (job.state == JobState::started || job.state == JobState::archiving) co_await archive_step(ctx, job, wf);
+  if (job.state == JobState::started || job.state == JobState::archiving) {
+    if (job.handoff_id) {
+      co_await handoff_archive_step(ctx, job, wf);
+    } else {
+      co_await archive_step(ctx, job, wf);
+    }
+  }
   if (job.state == JobState::archived) co_await submit_step(ctx, job, wf);
 }
 
@@ -93,6 +100,7 @@ asio::awaitable<void> run_job(PipelineContext& ctx, JobRef ref) {
   try {
     job = co_await ctx.jobs.load(ref.id);
     wf = co_await load_workflow(ctx, job->workflow_id);
+    if (job->handoff_id) wf = with_handoff_inputs(std::move(*wf), *job);
     co_await advance(ctx, *job, *wf);
     co_return;
   } catch (const LeaseLost& e) {

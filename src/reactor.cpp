@@ -10,6 +10,7 @@
 
 #include "biomero_reactor/channels.hpp"
 #include "biomero_reactor/conninfo.hpp"
+#include "biomero_reactor/handoff_intake.hpp"
 #include "biomero_reactor/health.hpp"
 #include "biomero_reactor/http_endpoint.hpp"
 #include "biomero_reactor/import_waiter.hpp"
@@ -49,7 +50,9 @@ struct Reactor::Impl {
   std::unique_ptr<PipelineContext> ctx;
   std::unique_ptr<Listener> events_listener, importer_listener;
   Wakeup intake_wake{io.get_executor()}, scheduler_wake{io.get_executor()}, waiter_wake{io.get_executor()},
-      stop_wake{io.get_executor()}, watchdog_wake{io.get_executor()}, log_wake{io.get_executor()};
+      stop_wake{io.get_executor()}, watchdog_wake{io.get_executor()}, log_wake{io.get_executor()},
+      handoff_wake{io.get_executor()};
+  bool handoff_scanned_once = false;
   StageNotices notified_orders;
   bool import_trigger = false;
   bool workflow_trigger = false;
@@ -97,6 +100,9 @@ struct Reactor::Impl {
       intake_wake.notify();
     } else if (n.channel == channels::jobs) {
       scheduler_wake.notify();
+    } else if (n.channel == channels::handoff) {
+      log::debug("handoff notification", {{"task_id", n.payload}});
+      handoff_wake.notify();
     } else if (n.channel == channels::import) {
       try {
         const auto o = boost::json::parse(n.payload).as_object();
@@ -142,6 +148,28 @@ struct Reactor::Impl {
       }
       const Duration next = notifications_healthy() ? cfg.intake.poll_interval : cfg.import.degraded_poll_interval;
       co_await intake_wake.wait_for(next);
+    }
+  }
+
+  // The spool: scanned at start, every handoff.scan_interval and on a handoff NOTIFY;
+  // ended handoff jobs are finished (result.json, verdict, cleanup) at least every second.
+  asio::awaitable<void> handoff_loop() {
+    constexpr Duration finish_interval = std::chrono::seconds(1);
+    auto next_scan = Clock::now();
+    while (!stopping) {
+      try {
+        if (Clock::now() >= next_scan) {
+          next_scan = Clock::now() + cfg.handoff.scan_interval;
+          const auto stats = co_await scan_spool(events, cfg, workers);
+          if (stats.created > 0) scheduler_wake.notify();
+          handoff_scanned_once = true;
+        }
+        co_await finish_handoffs(events, cfg);
+      } catch (const std::exception& e) {
+        log::warn("handling the handoff spool failed; retrying", {{"error", e.what()}});
+      }
+      const bool woken = co_await handoff_wake.wait_for(finish_interval);
+      if (woken) next_scan = Clock::now();
     }
   }
 
@@ -201,7 +229,7 @@ struct Reactor::Impl {
     while (!stopping) {
       asio::steady_timer t(ex, once_check_interval);
       co_await t.async_wait(asio::use_awaitable);
-      if (!caught_up_once || running_jobs > 0) continue;
+      if (!caught_up_once || !handoff_scanned_once || running_jobs > 0) continue;
       try {
         const std::int64_t unfinished = co_await JobStore::unfinished(events);
         if (unfinished == 0) {
@@ -250,6 +278,7 @@ struct Reactor::Impl {
     stop_wake.notify();
     watchdog_wake.notify();
     log_wake.notify();
+    handoff_wake.notify();
   }
 
   // Throttled log lines get their summary when their window ends, not at the next line.
@@ -340,7 +369,8 @@ struct Reactor::Impl {
 
     const ListenerFsm::Settings ls{cfg.listener.heartbeat_interval, cfg.listener.backoff_initial,
                                    cfg.listener.backoff_max};
-    std::vector<std::string> listened{std::string(channels::workflow), std::string(channels::jobs)};
+    std::vector<std::string> listened{std::string(channels::workflow), std::string(channels::jobs),
+                                      std::string(channels::handoff)};
     if (same_db) listened.emplace_back(channels::import);
     events_listener = std::make_unique<Listener>(io.get_executor(), "events", events_conninfo, listened, ls,
                                                  cfg.listener.heartbeat_timeout, callbacks(true));
@@ -355,6 +385,7 @@ struct Reactor::Impl {
     spawn_loop([this] { return scheduler_loop(); });
     spawn_loop([this] { return waiter_loop(); });
     spawn_loop([this] { return log_flush_loop(); });
+    spawn_loop([this] { return handoff_loop(); });
     if (opts.once) spawn_loop([this] { return once_monitor(); });
 
     while (!stopping) co_await stop_wake.wait_for(std::chrono::hours(24));

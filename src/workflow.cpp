@@ -146,10 +146,13 @@ Task fold_task(const Uuid& id, const std::vector<DecodedEvent>& events) {
       task.job_ids.push_back(name_field(event, "job_id", max_job_id_bytes));
     } else if (topic == topics::status_updated) {
       task.status = name_field(event, "status", max_name_bytes);
+      if (task.status == "HANDED_OFF") task.handed_off = true;
     } else if (topic == topics::task_started) {
       task.started = true;
     } else if (topic == topics::task_completed) {
       task.completed = true;
+      const json::value& result = field(event, "result");
+      if (result.is_string() && result.get_string().starts_with("BIOMERO-REACTOR-HANDOFF/1 ")) task.handed_off = true;
     } else if (topic == topics::task_failed) {
       task.failed = true;
       task.error = free_text_field(event, "error_message");

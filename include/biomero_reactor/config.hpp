@@ -150,6 +150,7 @@ struct Config {
   struct Handoff {
     std::filesystem::path spool = "/data/.biomero-reactor/spool";
     Duration scan_interval = std::chrono::seconds(30);
+    Duration result_keep = std::chrono::seconds(30);  // result.json kept this long before cleanup
     bool operator==(const Handoff&) const = default;
   } handoff;
 

@@ -128,6 +128,8 @@ void visit_config(C& c, V& v) {
 
   v.field("handoff", "spool", c.handoff.spool, AbsolutePath{});
   v.field("handoff", "scan_interval", c.handoff.scan_interval, Positive{});
+  // The handoff script in wait mode polls result.json every 10 s.
+  v.field("handoff", "result_keep", c.handoff.result_keep, AtLeast<Duration>{seconds(10)});
 
   v.field("omero.web", "url", c.omero.web.url, HttpUrl{});
   v.field("omero.web", "server_id", c.omero.web.server_id, AtLeast<int>{1});

@@ -24,6 +24,7 @@ struct JobSources {
   std::filesystem::path zip;                 // the worker's result archive (used when dir is empty)
   std::filesystem::path dir;                 // or a results directory the reactor zips itself
   std::optional<std::filesystem::path> log;  // the SLURM log; absent: not archived
+  bool link_zip = false;  // zip is a handoff's spool file: linked in, not copied (spool_move.hpp)
 };
 
 struct JobDir {

@@ -30,6 +30,9 @@ struct Job {
   int submission = 1;  // order generation: a resubmission starts the next one
   int step_failures = 0;
   std::optional<std::string> group_name, user_name, images;
+  // A handoff's job (handoff_intake): its id and the manifest it came with.
+  std::optional<Uuid> handoff_id;
+  std::optional<std::string> handoff_manifest, handoff_dir;
 };
 
 struct JobRef {
@@ -119,6 +122,17 @@ class JobStore {
                                                                         std::string slurm_job_id,
                                                                         std::optional<Uuid> analysis_task_id,
                                                                         JobState state, std::string detail);
+
+  // A handoff's job (pending, names from its manifest), keyed by its handoff id. nullopt
+  // when the handoff already has its job; `conflict` set when another job already imports
+  // that workflow's SLURM job.
+  struct HandoffRow {
+    Uuid handoff_id, workflow_id;
+    std::string slurm_job_id, group_name, user_name, dir, manifest_json, detail;
+  };
+  static boost::asio::awaitable<std::optional<std::int64_t>> insert_handoff_job(pg::Connection& c,
+                                                                                const HandoffRow& row,
+                                                                                std::string* conflict);
 
   // --- operators ---
   // replay <workflow>: every job of the workflow starts again as the next attempt.

@@ -3,6 +3,7 @@
 // advisory lock, each in its own transaction, recording version and checksum in
 // biomero_reactor.schema_migrations; then re-applies the trigger files (R*.sql) whose
 // foreign table exists, reporting the ones that are missing. Idempotent.
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -21,12 +22,18 @@ struct InstallReport {
   std::vector<std::string> applied;  // migrations applied by this run
   int version = 0;                   // schema version after the run
   std::vector<TriggerStatus> triggers;
+  // Where this run put the intake cursor: a first install starts it at the head of the
+  // event store (nothing from before becomes a job); --from-start puts it at 0.
+  std::optional<std::int64_t> cursor_set;
 };
 
 [[nodiscard]] int binary_schema_version();
 
 // `importer` is the importer's database when it is not the event store's (else null).
-boost::asio::awaitable<InstallReport> install_sql(pg::Connection& events, pg::Connection* importer);
+// `from_start`: take the event store's history (the cursor goes to 0) instead of the
+// safe first start (a fresh install's cursor goes to the newest event).
+boost::asio::awaitable<InstallReport> install_sql(pg::Connection& events, pg::Connection* importer,
+                                                  bool from_start = false);
 
 // The database's schema version (0 when never installed).
 boost::asio::awaitable<int> database_schema_version(pg::Connection& events);

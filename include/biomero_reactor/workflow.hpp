@@ -27,6 +27,9 @@ struct Task {
   bool completed = false;
   bool failed = false;
   std::string error;  // TaskFailed.error_message
+  // A StatusUpdated HANDED_OFF, or a TaskCompleted result starting with the handoff
+  // marker: BIOMERO's handoff import script gave the results to the reactor's spool.
+  bool handed_off = false;
   TimePoint created_on{};
   TimePoint modified_on{};        // timestamp of the task's last event
   std::int64_t next_version = 0;  // version the next appended Task event takes

@@ -1,0 +1,88 @@
+#include "biomero_reactor/handoff_steps.hpp"
+
+#include "biomero_reactor/destination.hpp"
+#include "biomero_reactor/errors.hpp"
+#include "biomero_reactor/handoff_manifest.hpp"
+#include "biomero_reactor/job_dir.hpp"
+#include "biomero_reactor/job_steps.hpp"
+#include "biomero_reactor/log.hpp"
+#include "biomero_reactor/metadata.hpp"
+#include "biomero_reactor/on_workers.hpp"
+
+namespace biomero_reactor {
+
+namespace asio = boost::asio;
+namespace fs = std::filesystem;
+
+namespace {
+
+HandoffManifest manifest_of(const Job& job) {
+  try {
+    return parse_manifest(job.handoff_manifest.value_or(""), job.handoff_id->str());
+  } catch (const ManifestError& e) {
+    throw PermanentError(std::string("the handoff's manifest: ") + e.what());
+  }
+}
+
+}  // namespace
+
+Workflow with_handoff_inputs(Workflow wf, Job& job) {
+  const HandoffManifest m = manifest_of(job);
+  Task inputs;
+  inputs.id = m.handoff_id;
+  inputs.name = "handoff manifest inputs";
+  inputs.params = m.inputs;
+  wf.tasks.insert(wf.tasks.begin(), std::move(inputs));
+  job.analysis_task_id = m.handoff_id;  // the destination prefers this task's Dataset_ID / Screen_ID
+  return wf;
+}
+
+asio::awaitable<void> handoff_archive_step(PipelineContext& ctx, Job& job, const Workflow& wf) {
+  const HandoffManifest m = manifest_of(job);
+  const std::string group = job.group_name.value_or(m.group_name);
+  const std::string user = job.user_name.value_or(m.user_name);
+  const fs::path base = group_base_path(ctx.storage, group);
+  (void)resolve_destination(ctx.cfg, wf, job.analysis_task_id, group);  // fail before archiving if none
+  const fs::path dir = job_dir_path(base, wf.id, job.slurm_job_id);
+  co_await commit_transition(ctx, job, JobState::archiving, dir.string(),
+                             [&](pg::Connection& c) -> asio::awaitable<void> {
+                               co_await ctx.jobs.record_archiving(c, job, group, user, dir.string());
+                             });
+  const fs::path spool_dir = job.handoff_dir.value_or("");
+  JobSources src;
+  src.zip = spool_dir / m.zip.name;
+  src.link_zip = true;
+  std::error_code ec;
+  if (m.log && fs::exists(fs::symlink_status(spool_dir / m.log->name, ec))) src.log = spool_dir / m.log->name;
+  if (!fs::is_directory(dir, ec) && !fs::exists(fs::symlink_status(src.zip, ec))) {
+    throw PermanentError("the handoff's results zip is no longer in the spool: " + src.zip.string());
+  }
+  const std::string csv = metadata_csv(wf, job.slurm_job_id, user, group);
+  const ExtractLimits limits{ctx.cfg.limits.max_total_bytes, ctx.cfg.limits.max_entries, ctx.cfg.limits.max_ratio,
+                             static_cast<std::size_t>(ctx.cfg.limits.extract_threads)};
+  // Named, capturing by reference only (see the coroutine rules in job_steps.cpp).
+  const auto build = [&] {
+    JobDir built = build_job_dir(base, wf.id, job.slurm_job_id, src, limits, csv, true, ctx.cfg.limits.max_log_bytes);
+    // Published: the spool's copies are no longer needed (the zip is the job directory's
+    // own link now). A crash before this leaves them; the next attempt finds the
+    // directory published and removes them then.
+    std::error_code rm;
+    fs::remove(src.zip, rm);
+    if (src.log) fs::remove(*src.log, rm);
+    return built;
+  };
+  JobDir built = co_await run_on_workers(ctx, job.id, build);
+  ctx.counters.bytes_extracted += built.bytes_extracted;
+  ctx.counters.bytes_copied += built.bytes_copied;
+  const std::string images = images_json(built.images);
+  std::string detail = std::to_string(built.images.images.size()) + " images, " +
+                       std::to_string(built.images.label_images.size()) + " label images, zip " +
+                       (built.reused ? "already published" : built.bytes_copied >= m.zip.bytes && m.zip.bytes > 0
+                                                                 ? "copied (spool on another file system)"
+                                                                 : "moved from the spool");
+  co_await commit_transition(ctx, job, JobState::archived, detail, [&](pg::Connection& c) -> asio::awaitable<void> {
+    co_await ctx.jobs.record_images(c, job, images);
+  });
+}
+
+}  // namespace biomero_reactor
