@@ -95,8 +95,11 @@ Task fold_task(const Uuid& id, const std::vector<DecodedEvent>& events) {
       task.status = text_field(event, "status");
     } else if (topic == topics::task_started) {
       task.started = true;
+    } else if (topic == topics::result_added) {
+      task.results.push_back(field(event, "result"));
     } else if (topic == topics::task_completed) {
       task.completed = true;
+      task.result_message = field(event, "result");
     } else if (topic == topics::task_failed) {
       task.failed = true;
       task.error = text_field(event, "error_message");
