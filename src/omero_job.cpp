@@ -127,6 +127,7 @@ asio::awaitable<AnnotateJobOutcome> annotate_job(OmeroWebSettings settings, std:
 
     const std::set<std::string> uuids(order_uuids.begin(), order_uuids.end());
     std::set<std::int64_t> targets;
+    const std::string any_namespace;
     const auto collect = [&](const std::vector<LinkedMapAnnotation>& found) {
       for (const LinkedMapAnnotation& a : found) {
         for (const auto& kv : a.values) {
@@ -139,7 +140,7 @@ asio::awaitable<AnnotateJobOutcome> annotate_job(OmeroWebSettings settings, std:
     collect(in_importer_ns);
     if (targets.empty() && !all_ids.empty()) {
       // The importer's namespace is configurable on its side: look in every namespace.
-      const std::vector<LinkedMapAnnotation> in_any_ns = co_await session.map_annotations(type, all_ids, "");
+      const std::vector<LinkedMapAnnotation> in_any_ns = co_await session.map_annotations(type, all_ids, any_namespace);
       collect(in_any_ns);
     }
     if (targets.empty()) {
@@ -159,7 +160,7 @@ asio::awaitable<AnnotateJobOutcome> annotate_job(OmeroWebSettings settings, std:
       if (targets.contains(c.id)) by_group[c.group_id].push_back(c.id);
     }
     const std::vector<std::int64_t> target_ids(targets.begin(), targets.end());
-    const std::vector<LinkedMapAnnotation> existing = co_await session.map_annotations(type, target_ids, "");
+    const std::vector<LinkedMapAnnotation> existing = co_await session.map_annotations(type, target_ids, any_namespace);
     std::map<std::int64_t, std::vector<const LinkedMapAnnotation*>> existing_by_object;
     for (const LinkedMapAnnotation& a : existing) existing_by_object[a.parent_id].push_back(&a);
 

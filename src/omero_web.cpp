@@ -220,6 +220,20 @@ asio::awaitable<void> OmeroWebSession::login() {
   logged_in_ = true;
   user_id_ = int_at(context, {"eventContext", "userId"});
   user_name_ = string_at(context, {"eventContext", "userName"});
+  group_id_ = int_at(context, {"eventContext", "groupId"});
+}
+
+asio::awaitable<std::vector<int>> OmeroWebSession::server_ids() {
+  HttpRequest request{http::verb::get, http_.url().prefix + "/api/v0/servers/", 11};
+  const HttpResponse answer = co_await call(std::move(request), false);
+  if (answer.result_int() != 200) throw error(answer, "OMERO.web servers (" + settings_.url + "/api/v0/servers/)");
+  const json::value body = parse_or_null(answer.body());
+  const json::array* data =
+      body.is_object() && body.as_object().contains("data") ? body.as_object().at("data").if_array() : nullptr;
+  if (data == nullptr) throw broken_answer("OMERO.web servers (is " + settings_.url + " OMERO.web?)");
+  std::vector<int> out;
+  for (const json::value& server : *data) out.push_back(static_cast<int>(int_at(server, {"id"})));
+  co_return out;
 }
 
 asio::awaitable<void> OmeroWebSession::su(std::string ome_name) {
@@ -243,6 +257,7 @@ asio::awaitable<void> OmeroWebSession::su(std::string ome_name) {
   const json::value body = parse_or_null(context.body());
   user_id_ = int_at(body, {"eventContext", "userId"});
   user_name_ = string_at(body, {"eventContext", "userName"});
+  group_id_ = int_at(body, {"eventContext", "groupId"});
   if (user_name_ != ome_name) {
     throw OmeroWebError(OmeroWebError::Kind::permanent, 200,
                         "after su to " + ome_name + " OMERO.web reports user " + user_name_);
@@ -265,7 +280,8 @@ asio::awaitable<void> OmeroWebSession::logout() {
 }
 
 asio::awaitable<std::string> OmeroWebSession::experimenter_name(std::int64_t user_id) {
-  const HttpResponse answer = co_await get("/api/v0/m/experimenters/" + std::to_string(user_id) + "/");
+  const std::string path = "/api/v0/m/experimenters/" + std::to_string(user_id) + "/";
+  const HttpResponse answer = co_await get(path);
   if (answer.result_int() == 404) {
     throw OmeroWebError(OmeroWebError::Kind::permanent, 404, "no OMERO user with id " + std::to_string(user_id));
   }
@@ -276,7 +292,8 @@ asio::awaitable<std::string> OmeroWebSession::experimenter_name(std::int64_t use
 }
 
 asio::awaitable<std::string> OmeroWebSession::group_name(std::int64_t group_id) {
-  const HttpResponse answer = co_await get("/api/v0/m/experimentergroups/" + std::to_string(group_id) + "/");
+  const std::string path = "/api/v0/m/experimentergroups/" + std::to_string(group_id) + "/";
+  const HttpResponse answer = co_await get(path);
   if (answer.result_int() == 404) {
     throw OmeroWebError(OmeroWebError::Kind::permanent, 404, "no OMERO group with id " + std::to_string(group_id));
   }
@@ -313,8 +330,10 @@ asio::awaitable<std::int64_t> OmeroWebSession::create_container(ContainerKind ki
                     (kind == ContainerKind::dataset ? "Dataset" : "Screen");
   object["Name"] = name;
   object["Description"] = description;
-  const HttpResponse answer =
-      co_await post("/api/v0/m/save/?group=" + std::to_string(group_id), json::serialize(object), "application/json");
+  const std::string path = "/api/v0/m/save/?group=" + std::to_string(group_id);
+  const std::string content_type = "application/json";
+  std::string body = json::serialize(object);
+  const HttpResponse answer = co_await post(path, std::move(body), content_type);
   if (answer.result_int() != 201) throw error(answer, "OMERO.web creating " + std::string(container_type(kind)));
   const std::int64_t id = int_at(parse_or_null(answer.body()), {"data", "@id"});
   if (id <= 0) throw broken_answer("OMERO.web creating a container");
@@ -410,8 +429,9 @@ asio::awaitable<std::vector<std::int64_t>> OmeroWebSession::annotate_map(std::st
   for (const std::int64_t id : ids) add_field(form, object_type, std::to_string(id));
   add_field(form, "mapAnnotation", json::serialize(pairs));
   add_field(form, "ns", annotation.ns);
-  const HttpResponse answer =
-      co_await post("/webclient/annotate_map/", std::move(form), "application/x-www-form-urlencoded");
+  const std::string path = "/webclient/annotate_map/";
+  const std::string content_type = "application/x-www-form-urlencoded";
+  const HttpResponse answer = co_await post(path, std::move(form), content_type);
   if (answer.result_int() != 200) throw error(answer, "OMERO.web annotate_map " + annotation.ns);
   const json::value body = parse_or_null(answer.body());
   const json::array* created =
@@ -432,8 +452,9 @@ asio::awaitable<void> OmeroWebSession::delete_map_annotation(std::int64_t annota
   std::string form;
   add_field(form, "annId", std::to_string(annotation_id));
   add_field(form, "mapAnnotation", "[]");
-  const HttpResponse answer =
-      co_await post("/webclient/annotate_map/", std::move(form), "application/x-www-form-urlencoded");
+  const std::string path = "/webclient/annotate_map/";
+  const std::string content_type = "application/x-www-form-urlencoded";
+  const HttpResponse answer = co_await post(path, std::move(form), content_type);
   if (answer.result_int() != 200) throw error(answer, "OMERO.web deleting map annotation");
 }
 
@@ -445,8 +466,9 @@ asio::awaitable<std::int64_t> OmeroWebSession::annotate_file(std::string object_
                      std::to_string(id) + "\r\n--" + boundary +
                      "\r\nContent-Disposition: form-data; name=\"annotation_file\"; filename=\"" + file_name +
                      "\"\r\nContent-Type: text/plain\r\n\r\n" + content + "\r\n--" + boundary + "--\r\n";
-  const HttpResponse answer =
-      co_await post("/webclient/annotate_file/", std::move(body), "multipart/form-data; boundary=" + boundary);
+  const std::string path = "/webclient/annotate_file/";
+  const std::string content_type = "multipart/form-data; boundary=" + boundary;
+  const HttpResponse answer = co_await post(path, std::move(body), content_type);
   if (answer.result_int() != 200) throw error(answer, "OMERO.web annotate_file");
   const json::value parsed = parse_or_null(answer.body());
   const json::array* ids = parsed.is_object() && parsed.as_object().contains("fileIds")

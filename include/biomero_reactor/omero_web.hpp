@@ -70,8 +70,11 @@ class OmeroWebSession {
 
   [[nodiscard]] std::int64_t user_id() const noexcept { return user_id_; }  // of whoever the session is now
   [[nodiscard]] const std::string& user_name() const noexcept { return user_name_; }
+  [[nodiscard]] std::int64_t group_id() const noexcept { return group_id_; }  // the session's current group
   [[nodiscard]] std::uint64_t requests_sent() const noexcept { return http_.requests_sent(); }
 
+  // The OMERO servers OMERO.web is configured for (GET /api/v0/servers/, no login).
+  boost::asio::awaitable<std::vector<int>> server_ids();
   // Permanent error "no OMERO user with id N" when OMERO says so.
   boost::asio::awaitable<std::string> experimenter_name(std::int64_t user_id);
   boost::asio::awaitable<std::string> group_name(std::int64_t group_id);
@@ -119,6 +122,7 @@ class OmeroWebSession {
   bool logged_in_ = false;
   std::string su_user_;  // the user su-ed to, redone on renewal
   std::int64_t user_id_ = 0;
+  std::int64_t group_id_ = 0;
   std::string user_name_;
 };
 
