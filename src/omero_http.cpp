@@ -119,19 +119,32 @@ asio::awaitable<HttpResponse> HttpClient::send(HttpRequest request) {
   if (tls_) tls_stream.emplace(executor, *tls_);
   tcp::socket& socket = tls_ ? tls_stream->next_layer() : plain;
 
-  auto exchange = [&]() -> asio::awaitable<HttpResponse> {
-    const auto endpoints = co_await resolver.async_resolve(url_.host, url_.port, asio::use_awaitable);
-    co_await asio::async_connect(socket, endpoints, asio::use_awaitable);
-    if (tls_stream) {
-      // SNI, and the certificate must name the host we asked for.
-      SSL_set_tlsext_host_name(tls_stream->native_handle(), url_.host.c_str());
-      tls_stream->set_verify_callback(asio::ssl::host_name_verification(url_.host));
-      co_await tls_stream->async_handshake(asio::ssl::stream_base::client, asio::use_awaitable);
-      ++sent_;
-      co_return co_await write_and_read(*tls_stream, request);
+  // Failures come back as a value: operator|| waits for the first *success*, so an
+  // exchange that threw would otherwise wait out the whole timeout.
+  struct Exchanged {
+    HttpResponse response;
+    std::exception_ptr failure;
+  };
+  auto exchange = [&]() -> asio::awaitable<Exchanged> {
+    Exchanged out;
+    try {
+      const auto endpoints = co_await resolver.async_resolve(url_.host, url_.port, asio::use_awaitable);
+      co_await asio::async_connect(socket, endpoints, asio::use_awaitable);
+      if (tls_stream) {
+        // SNI, and the certificate must name the host we asked for.
+        SSL_set_tlsext_host_name(tls_stream->native_handle(), url_.host.c_str());
+        tls_stream->set_verify_callback(asio::ssl::host_name_verification(url_.host));
+        co_await tls_stream->async_handshake(asio::ssl::stream_base::client, asio::use_awaitable);
+        ++sent_;
+        out.response = co_await write_and_read(*tls_stream, request);
+      } else {
+        ++sent_;
+        out.response = co_await write_and_read(plain, request);
+      }
+    } catch (...) {
+      out.failure = std::current_exception();
     }
-    ++sent_;
-    co_return co_await write_and_read(plain, request);
+    co_return out;
   };
   // A timer closes the socket: every pending operation on it then fails at once,
   // whatever its support for per-operation cancellation.
@@ -147,13 +160,15 @@ asio::awaitable<HttpResponse> HttpClient::send(HttpRequest request) {
   const std::string where = url_.host_header();
   try {
     auto race = exchange() || watchdog();
-    std::variant<HttpResponse, std::monostate> outcome = co_await std::move(race);
+    std::variant<Exchanged, std::monostate> outcome = co_await std::move(race);
     if (outcome.index() == 1) {
       throw OmeroWebError(OmeroWebError::Kind::transient, 0,
                           "OMERO.web at " + where + " did not answer " + std::string(request.target()) + " within " +
                               std::to_string(timeout_.count()) + " ms");
     }
-    co_return std::get<0>(std::move(outcome));
+    Exchanged& done = std::get<0>(outcome);
+    if (done.failure) std::rethrow_exception(done.failure);
+    co_return std::move(done.response);
   } catch (const boost::system::system_error& e) {
     const bool verification = e.code().category() == asio::error::get_ssl_category();
     throw OmeroWebError(verification && tls_ ? OmeroWebError::Kind::permanent : OmeroWebError::Kind::transient, 0,
