@@ -20,6 +20,9 @@ std::string fix_for(std::string_view step, const OmeroWebError& e) {
     return "check omero.web.url (scheme, host, port, prefix), that OMERO.web is running and reachable from this "
            "host, and for https omero.web.ca_file / omero.web.tls_verify";
   }
+  if (step == "su" && e.status() == 500 && std::string_view(e.what()).starts_with("no OMERO user named")) {
+    return "the test user does not exist in OMERO: pass an existing omeName";
+  }
   if (e.status() >= 500) return "OMERO.web or OMERO failed; see OMERO.web's log and try again";
   if (step == "servers") return "omero.web.url does not point at OMERO.web's root (check omero.web.prefix)";
   if (step == "login" && e.status() == 403) {
@@ -30,7 +33,6 @@ std::string fix_for(std::string_view step, const OmeroWebError& e) {
   if (step == "su" && e.status() == 404) {
     return "omero.web.username is not an OMERO administrator (su answers 404 to others)";
   }
-  if (step == "su" && e.status() == 500) return "the test user does not exist in OMERO: pass an existing omeName";
   if (step == "su") return "the administrator may not act for this user (restricted admin without Sudo?)";
   return "the user must be able to create datasets and annotate them in their default group";
 }
