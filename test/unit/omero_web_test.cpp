@@ -300,6 +300,7 @@ BOOST_AUTO_TEST_CASE(a_non_administrator_login_is_a_clear_permanent_error) {
   const OmeroWebError e = error_of([&] { annotate(seeded, s); });
   BOOST_TEST(!e.transient());
   BOOST_TEST(std::string(e.what()).find("is not an OMERO administrator") != std::string::npos);
+  BOOST_TEST(web.live_omero_sessions() == 0);  // its session was still ended
 }
 
 BOOST_AUTO_TEST_CASE(su_to_an_unknown_user_is_a_permanent_error) {
@@ -353,6 +354,37 @@ BOOST_AUTO_TEST_CASE(writes_go_in_batches_of_at_most_500_per_namespace) {
       run_coroutine(annotate_job(settings(), "alice", {ContainerKind::dataset, s.dataset}, {order_uuid}, one));
   BOOST_TEST(outcome.write_requests == 2u);
   BOOST_TEST(outcome.annotations_written == 501u);
+}
+
+BOOST_AUTO_TEST_CASE(a_screen_destination_annotates_the_plates_of_the_order) {
+  const std::int64_t screen = web.add_container("screen", "Imported_Results", alice, lab);
+  const std::int64_t plate = web.add_child("plate", screen, "plate 1");
+  const std::int64_t old_plate = web.add_child("plate", screen, "plate 0");
+  web.add_map_annotation("plate", plate, "biomero.import", {{"UUID", order_uuid}}, root);
+  const AnnotateJobOutcome outcome =
+      run_coroutine(annotate_job(settings(), "alice", {ContainerKind::screen, screen}, {order_uuid}, sample_sets()));
+  BOOST_TEST(outcome.objects == 1u);
+  BOOST_TEST(web.annotations_on("plate", plate).size() == 5u);
+  BOOST_TEST(web.annotations_on("plate", old_plate).empty());
+}
+
+BOOST_AUTO_TEST_CASE(a_log_file_is_uploaded_to_the_dataset_as_the_user) {
+  const std::int64_t dataset = web.add_container("dataset", "d", alice, lab);
+  const auto upload = [&]() -> boost::asio::awaitable<std::int64_t> {
+    OmeroWebSession session(settings());
+    co_await session.login();
+    co_await session.su("alice");
+    const std::int64_t id = co_await session.annotate_file("dataset", dataset, "omero-1234.log", "line 1\n");
+    co_await session.logout();
+    co_return id;
+  };
+  const std::int64_t id = run_coroutine(upload());
+  const auto on = web.annotations_on("dataset", dataset);
+  BOOST_TEST_REQUIRE(on.size() == 1u);
+  BOOST_TEST(on[0].id == id);
+  BOOST_TEST(on[0].file_name == "omero-1234.log");
+  BOOST_TEST(on[0].file_content == "line 1\n");
+  BOOST_TEST(on[0].owner == alice);
 }
 
 BOOST_AUTO_TEST_CASE(https_with_the_stand_ins_certificate_verifies_and_without_it_fails_permanently) {
