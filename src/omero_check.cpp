@@ -48,7 +48,6 @@ asio::awaitable<bool> omero_check(OmeroWebSettings settings, std::string test_us
     co_return false;
   }
   std::int64_t dataset = 0;
-  std::int64_t annotation = 0;
   std::string step;
   std::exception_ptr failure;
   const auto ok = [&](const std::string& text) { out << "[ok] " << text << "\n" << std::flush; };
@@ -81,7 +80,7 @@ asio::awaitable<bool> omero_check(OmeroWebSettings settings, std::string test_us
     const std::string object_type = "dataset";
     const std::vector<std::int64_t> scratch{dataset};
     const std::vector<std::int64_t> ids = co_await session->annotate_map(object_type, scratch, written);
-    annotation = ids.front();
+    const std::int64_t annotation = ids.front();
     ok("wrote map annotation " + std::to_string(annotation) + " in " + written.ns);
     step = "read back";
     const std::vector<LinkedMapAnnotation> found = co_await session->map_annotations(object_type, scratch, written.ns);
@@ -95,9 +94,7 @@ asio::awaitable<bool> omero_check(OmeroWebSettings settings, std::string test_us
     ok("read it back: same keys and values, owned by " + test_user);
     step = "delete";
     co_await session->delete_map_annotation(annotation);
-    annotation = 0;
     co_await session->delete_container(ContainerKind::dataset, dataset);
-    dataset = 0;
     ok("deleted the annotation and the scratch dataset");
   } catch (...) {
     failure = std::current_exception();

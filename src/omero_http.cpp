@@ -66,7 +66,7 @@ WebUrl parse_web_url(std::string_view url) {
 }
 
 std::string WebUrl::host_header() const {
-  const std::string shown = host.find(':') != std::string::npos ? "[" + host + "]" : host;
+  std::string shown = host.find(':') != std::string::npos ? "[" + host + "]" : host;
   if (port == (tls ? "443" : "80")) return shown;
   return shown + ":" + port;
 }
@@ -99,7 +99,7 @@ asio::awaitable<HttpResponse> write_and_read(Stream& stream, HttpRequest& reques
   co_await http::async_write(stream, request, asio::use_awaitable);
   beast::flat_buffer buffer;
   http::response_parser<http::string_body> parser;
-  parser.body_limit(64 * 1024 * 1024);
+  parser.body_limit(std::uint64_t{64} * 1024 * 1024);
   co_await http::async_read(stream, buffer, parser, asio::use_awaitable);
   co_return parser.release();
 }

@@ -123,6 +123,7 @@ asio::awaitable<AnnotateJobOutcome> annotate_job(OmeroWebSettings settings, std:
     const std::string type(child_type(destination.kind));
     const std::vector<OmeroObject> children = co_await session.children(destination.kind, destination.id);
     std::vector<std::int64_t> all_ids;
+    all_ids.reserve(children.size());
     for (const OmeroObject& c : children) all_ids.push_back(c.id);
 
     const std::set<std::string> uuids(order_uuids.begin(), order_uuids.end());

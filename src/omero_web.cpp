@@ -44,7 +44,7 @@ OmeroWebError OmeroWebSession::error(const HttpResponse& response, const std::st
   if (!message.empty()) text += ": " + message;
   const auto kind = status >= 500 ? OmeroWebError::Kind::transient : OmeroWebError::Kind::permanent;
   if (status == 403) text += " (refused: not logged in, not allowed, or the CSRF/Referer check failed)";
-  return OmeroWebError(kind, status, redact(text));
+  return {kind, status, redact(text)};
 }
 
 asio::awaitable<HttpResponse> OmeroWebSession::call(HttpRequest request, bool may_renew) {
@@ -52,7 +52,10 @@ asio::awaitable<HttpResponse> OmeroWebSession::call(HttpRequest request, bool ma
     r.set("X-Requested-With", "XMLHttpRequest");
     r.set(http::field::accept, "application/json");
     std::string cookie;
-    for (const auto& [name, value] : cookies_) cookie += (cookie.empty() ? "" : "; ") + name + "=" + value;
+    for (const auto& [name, value] : cookies_) {
+      if (!cookie.empty()) cookie += "; ";
+      cookie.append(name).append("=").append(value);
+    }
     if (!cookie.empty()) r.set(http::field::cookie, cookie);
     if (r.method() != http::verb::get && r.method() != http::verb::head) {
       // Django wants the token in a header for non-form bodies, and a Referer of the
