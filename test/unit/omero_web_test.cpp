@@ -419,4 +419,26 @@ BOOST_AUTO_TEST_CASE(the_stand_in_refuses_posts_without_django_csrf) {
   BOOST_TEST(answer.body() == R"({"message":"CSRF Failed: CSRF cookie not set."})");
 }
 
+BOOST_AUTO_TEST_CASE(the_stand_in_wants_a_referer_over_https_as_django_does) {
+  OmeroWebStandin::Options tls;
+  tls.tls = true;
+  OmeroWebStandin secure(tls);
+  HttpClient client(parse_web_url(secure.url()), HttpOptions{secure.ca_file(), true, std::chrono::seconds(5)});
+  const HttpRequest get_token{boost::beast::http::verb::get, "/api/v0/token/", 11};
+  const HttpResponse token = run_coroutine(client.send(get_token));
+  const std::string cookie(token[boost::beast::http::field::set_cookie]);
+  const std::string masked(json::parse(token.body()).at("data").as_string());
+  HttpRequest login{boost::beast::http::verb::post, "/api/v0/login/", 11};
+  login.set(boost::beast::http::field::content_type, "application/x-www-form-urlencoded");
+  login.set(boost::beast::http::field::cookie, cookie.substr(0, cookie.find(';')));
+  login.set("X-CSRFToken", masked);
+  login.body() = "server=1&username=root&password=x";
+  const HttpResponse refused = run_coroutine(client.send(login));
+  BOOST_TEST(refused.result_int() == 403u);
+  BOOST_TEST(refused.body() == R"({"message":"CSRF Failed: Referer checking failed - no Referer."})");
+  login.set(boost::beast::http::field::referer, secure.url() + "/");
+  const HttpResponse checked = run_coroutine(client.send(login));  // past CSRF: now the credentials
+  BOOST_TEST(checked.body() == R"({"message":"Connection not available, please check your user name and password."})");
+}
+
 BOOST_AUTO_TEST_SUITE_END()
