@@ -148,8 +148,11 @@ Task fold_task(const Uuid& id, const std::vector<DecodedEvent>& events) {
       task.status = name_field(event, "status", max_name_bytes);
     } else if (topic == topics::task_started) {
       task.started = true;
+    } else if (topic == topics::result_added) {
+      task.results.push_back(field(event, "result"));
     } else if (topic == topics::task_completed) {
       task.completed = true;
+      task.result_message = field(event, "result");
     } else if (topic == topics::task_failed) {
       task.failed = true;
       task.error = free_text_field(event, "error_message");
