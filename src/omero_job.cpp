@@ -202,4 +202,13 @@ asio::awaitable<AnnotateJobOutcome> annotate_job(OmeroWebSettings settings, std:
   co_return co_await as_user<AnnotateJobOutcome>(std::move(settings), std::move(user_name), work);
 }
 
+asio::awaitable<std::int64_t> attach_file(OmeroWebSettings settings, std::string user_name,
+                                          OmeroDestination destination, std::string file_name, std::string content) {
+  auto work = [&](OmeroWebSession& session) -> asio::awaitable<std::int64_t> {
+    co_return co_await session.annotate_file(std::string(container_type(destination.kind)), destination.id,
+                                             file_name, content);
+  };
+  co_return co_await as_user<std::int64_t>(std::move(settings), std::move(user_name), work);
+}
+
 }  // namespace biomero_reactor

@@ -17,6 +17,8 @@
 #include "biomero_reactor/listener.hpp"
 #include "biomero_reactor/log.hpp"
 #include "biomero_reactor/migrations.hpp"
+#include "biomero_reactor/omero_annotator.hpp"
+#include "biomero_reactor/omero_step.hpp"
 #include "biomero_reactor/pipeline.hpp"
 #include "biomero_reactor/systemd_notify.hpp"
 #include "biomero_reactor/wakeup.hpp"
@@ -48,7 +50,7 @@ struct Reactor::Impl {
   std::unique_ptr<PipelineContext> ctx;
   std::unique_ptr<Listener> events_listener, importer_listener;
   Wakeup intake_wake{io.get_executor()}, scheduler_wake{io.get_executor()}, waiter_wake{io.get_executor()},
-      stop_wake{io.get_executor()}, watchdog_wake{io.get_executor()};
+      stop_wake{io.get_executor()}, watchdog_wake{io.get_executor()}, annotation_wake{io.get_executor()};
   StageNotices notified_orders;
   bool import_trigger = false;
   bool workflow_trigger = false;
@@ -202,7 +204,8 @@ struct Reactor::Impl {
       co_await t.async_wait(asio::use_awaitable);
       if (!caught_up_once || running_jobs > 0) continue;
       try {
-        const std::int64_t unfinished = co_await JobStore::unfinished(events);
+        std::int64_t unfinished = co_await JobStore::unfinished(events);
+        if (ctx->omero) unfinished += co_await annotations_untried(events);
         if (unfinished == 0) {
           log::info("nothing left in flight (--once)");
           stop();
@@ -248,6 +251,19 @@ struct Reactor::Impl {
     waiter_wake.notify();
     stop_wake.notify();
     watchdog_wake.notify();
+    annotation_wake.notify();
+  }
+
+  // OMERO annotations of imported jobs, beside the pipeline (omero_annotator.hpp).
+  asio::awaitable<void> annotation_loop() {
+    while (!stopping) {
+      try {
+        co_await annotate_due_jobs(*ctx);
+      } catch (const std::exception& e) {
+        log::warn("looking for imported jobs to annotate failed; retrying", {{"error", e.what()}});
+      }
+      co_await annotation_wake.wait_for(cfg.import.degraded_poll_interval);
+    }
   }
 
   // Sent from the event loop itself, so a stuck loop stops the pings and systemd restarts us.
@@ -313,7 +329,8 @@ struct Reactor::Impl {
       step_durations.try_emplace(std::string(to_string(state)), step_duration_histogram()).first->second.observe(seconds);
     });
     ctx = std::make_unique<PipelineContext>(
-        PipelineContext{cfg, std::move(storage), *store, importer(), same_db, workers, {}, {}, {}});
+        PipelineContext{cfg, std::move(storage), *store, importer(), same_db, workers, {}, {}, {}, {}});
+    ctx->omero = make_omero_link(cfg, process_environment());
     ctx->wake_scheduler = [this] { scheduler_wake.notify(); };
     co_await store->release_own_leases();
     log::info("biomero-reactor started",
@@ -341,6 +358,7 @@ struct Reactor::Impl {
     spawn_loop([this] { return intake_loop(); });
     spawn_loop([this] { return scheduler_loop(); });
     spawn_loop([this] { return waiter_loop(); });
+    if (ctx->omero && ctx->omero->annotations) spawn_loop([this] { return annotation_loop(); });
     if (opts.once) spawn_loop([this] { return once_monitor(); });
 
     while (!stopping) co_await stop_wake.wait_for(std::chrono::hours(24));

@@ -77,4 +77,10 @@ boost::asio::awaitable<AnnotateJobOutcome> annotate_job(
     std::vector<std::string> order_uuids, std::vector<MapAnnotation> annotations,
     std::string importer_namespace = std::string(default_importer_namespace));
 
+// `content` uploaded as a FileAnnotation on the destination container, as the user
+// (OMERO.web's annotate_file: no namespace, no description, a copy, not in place).
+boost::asio::awaitable<std::int64_t> attach_file(OmeroWebSettings settings, std::string user_name,
+                                                 OmeroDestination destination, std::string file_name,
+                                                 std::string content);
+
 }  // namespace biomero_reactor
