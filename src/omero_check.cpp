@@ -5,6 +5,11 @@
 #include <functional>
 #include <optional>
 #include <random>
+#include <iostream>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+
+#include "biomero_reactor/omero_step.hpp"
 
 namespace biomero_reactor {
 
@@ -112,6 +117,27 @@ asio::awaitable<bool> omero_check(OmeroWebSettings settings, std::string test_us
   co_await session->logout();
   if (!failure) ok("logged out");
   co_return !failure;
+}
+
+int omero_check_command(const Config& cfg, const std::string& test_user) {
+  if (cfg.omero.web.url.empty()) {
+    std::cerr << "biomero-reactor omero-check: omero.web.url is not set in the config\n";
+    return 78;
+  }
+  OmeroWebSettings settings;
+  try {
+    settings = omero_web_settings(cfg, process_environment());
+  } catch (const ConfigError& e) {
+    std::cerr << "biomero-reactor omero-check: " << e.what() << "\n";
+    return 78;
+  }
+  asio::io_context io;
+  bool passed = false;
+  asio::co_spawn(io, omero_check(std::move(settings), test_user, std::cout), [&](std::exception_ptr e, bool ok) {
+    passed = !e && ok;
+  });
+  io.run();
+  return passed ? 0 : 1;
 }
 
 }  // namespace biomero_reactor

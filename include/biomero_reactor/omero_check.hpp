@@ -10,11 +10,17 @@
 #include <ostream>
 #include <string>
 
+#include "biomero_reactor/config.hpp"
 #include "biomero_reactor/omero_web.hpp"
 
 namespace biomero_reactor {
 
 // True when every step passed. Never prints the password.
 boost::asio::awaitable<bool> omero_check(OmeroWebSettings settings, std::string test_user, std::ostream& out);
+
+// `biomero-reactor omero-check <test-user>` with the configured connection: the steps
+// on stdout, exit 0 when all passed, 1 on the first failure, 78 when the config lacks
+// omero.web.url or a password.
+int omero_check_command(const Config& cfg, const std::string& test_user);
 
 }  // namespace biomero_reactor
