@@ -145,7 +145,9 @@ asio::awaitable<void> submit_step(PipelineContext& ctx, Job& job, const Workflow
   const auto orders = plan_orders(wf.id, job.slurm_job_id, job.submission, images, ctx.cfg.import.labels);
   if (orders.empty()) throw PermanentError("no importable images to submit");
   const std::string group = job.group_name.value_or("");
-  const OrderTarget target{group, job.user_name.value_or(""), co_await job_destination(ctx, job, wf)};
+  // Awaited on its own line: g++ 12 destroys a co_await result inside a braced initializer twice.
+  const Destination destination = co_await job_destination(ctx, job, wf);
+  const OrderTarget target{group, job.user_name.value_or(""), destination};
   std::string detail;
   for (const auto& o : orders) detail += (detail.empty() ? "" : ", ") + o.kind + " order " + o.uuid.str();
   if (ctx.importer_is_events_db) {

@@ -156,7 +156,8 @@ BOOST_FIXTURE_TEST_CASE(a_workflow_gets_a_user_owned_dataset_and_its_images_carr
   StandinImporter importer(db, web, alice);
   const SampleWorkflow wf = completed_workflow();
   std::string out;
-  BOOST_REQUIRE_EQUAL(run_reactor(cfg, {"--log-format", "json", "run", "--once"}, &out), 0);
+  const int code = run_reactor(cfg, {"--log-format", "json", "run", "--once"}, &out);
+  BOOST_REQUIRE_MESSAGE(code == 0, out);
   BOOST_TEST(job_column(wf.id, "state") == "imported");
   BOOST_TEST(job_column(wf.id, "annotation_state") == "done");
 

@@ -28,7 +28,7 @@ BOOST_AUTO_TEST_CASE(a_screen_is_chosen_only_without_the_dataset_choice) {
   const auto screen = output_settings_from({{"Output - Add as new images in NEW screen", true},
                                             {"New Screen", "Plates"},
                                             {"Allow duplicate screen name?", "True"},
-                                            {"Screen_ID", "0042"}});
+                                            {"Screen_ID", "42"}});
   BOOST_TEST(*screen == (OutputSettings{"Screen", std::string("42"), "Plates", true}));
   const auto both = output_settings_from(
       {{"Output - Add as new images in NEW screen", true}, {"Output - Add as new images in NEW dataset", true}});
