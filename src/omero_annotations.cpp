@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <regex>
 
 #include "biomero_reactor/event_codec.hpp"
 #include "biomero_reactor/import_task.hpp"
@@ -137,9 +136,20 @@ std::string text_or_none(const std::string& text) {
 // BIOMERO's own rule (first \d+.\d+.\d+, else "Unknown"), narrower than
 // workflow_version_of: "v1.0" is "Unknown" here, as in the Python.
 std::string biomero_version(const std::string& description) {
-  static const std::regex three_part(R"(\d+\.\d+\.\d+)");
-  std::smatch match;
-  if (std::regex_search(description, match, three_part)) return match.str();
+  const auto& d = description;
+  const auto digits_end = [&](std::size_t i) {
+    while (i < d.size() && d[i] >= '0' && d[i] <= '9') ++i;
+    return i;
+  };
+  // The leftmost \d+\.\d+\.\d+ (std::regex is kept out of the daemon).
+  for (std::size_t i = 0; i < d.size(); ++i) {
+    const std::size_t a = digits_end(i);
+    if (a == i || a >= d.size() || d[a] != '.') continue;
+    const std::size_t b = digits_end(a + 1);
+    if (b == a + 1 || b >= d.size() || d[b] != '.') continue;
+    const std::size_t c = digits_end(b + 1);
+    if (c > b + 1) return d.substr(i, c - i);
+  }
   return "Unknown";
 }
 
