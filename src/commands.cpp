@@ -17,6 +17,7 @@
 #include "biomero_reactor/job_store.hpp"
 #include "biomero_reactor/log.hpp"
 #include "biomero_reactor/migrations.hpp"
+#include "biomero_reactor/omero_check.hpp"
 #include "biomero_reactor/pg.hpp"
 #include "biomero_reactor/reactor.hpp"
 #include "biomero_reactor/uuid.hpp"
@@ -325,7 +326,7 @@ int main_with_args(int argc, char** argv) {
       "instance", po::value(&instance), "run: lease owner name (default host:pid)")(
       "from-start", po::bool_switch(&from_start),
       "install-sql: process the event store's history (default on a first install: start at its head)")(
-      "command", po::value<std::string>(), "run | install-sql | check | status | replay | verify | health")(
+      "command", po::value<std::string>(), "run | install-sql | check | status | replay | verify | health | omero-check")(
       "args", po::value<std::vector<std::string>>(), "command arguments");
   po::positional_options_description pos;
   pos.add("command", 1).add("args", -1);
@@ -344,7 +345,7 @@ int main_with_args(int argc, char** argv) {
   if (vm.count("help") || !vm.count("command")) {
     std::cout << "usage: biomero-reactor [--config FILE] run [--once] | install-sql [--from-start] | check | "
                  "status [--json] | replay <workflow-uuid> | verify <workflow-uuid> | --all [--since DATE] [--json] | "
-                 "health [--ready] | --version\n\n"
+                 "health [--ready] | omero-check <user> | --version\n\n"
               << opts;
     return vm.count("help") ? 0 : 2;
   }
@@ -374,6 +375,13 @@ int main_with_args(int argc, char** argv) {
     if (command == "check") return cmd_check(cfg);
     if (command == "status") return cmd_status(cfg, json);
     if (command == "health") return cmd_health(cfg, ready);
+    if (command == "omero-check") {
+      if (args.size() != 1) {
+        std::cerr << "usage: biomero-reactor omero-check <omero-user-name>\n";
+        return 2;
+      }
+      return omero_check_command(cfg, args[0]);
+    }
     if (command == "replay") {
       if (args.size() != 1) {
         std::cerr << "usage: biomero-reactor replay <workflow-uuid>\n";

@@ -40,17 +40,22 @@ std::optional<std::string> id_param(const boost::json::object& params, std::stri
   return std::nullopt;
 }
 
-Destination resolve_destination(const Config& cfg, const Workflow& wf, const std::optional<Uuid>& analysis_task_id,
-                                const std::string& group) {
+std::optional<Destination> explicit_destination(const Workflow& wf, const std::optional<Uuid>& analysis_task_id) {
   std::vector<const Task*> tasks;
   for (const auto& t : wf.tasks) {
     if (analysis_task_id && t.id == *analysis_task_id) tasks.push_back(&t);
   }
   for (const auto& t : wf.tasks) tasks.push_back(&t);
   for (const Task* t : tasks) {
-    if (auto id = id_param(t->params, "Dataset_ID")) return {"Dataset", *id};
-    if (auto id = id_param(t->params, "Screen_ID")) return {"Screen", *id};
+    if (auto id = id_param(t->params, "Dataset_ID")) return Destination{"Dataset", *id};
+    if (auto id = id_param(t->params, "Screen_ID")) return Destination{"Screen", *id};
   }
+  return std::nullopt;
+}
+
+Destination resolve_destination(const Config& cfg, const Workflow& wf, const std::optional<Uuid>& analysis_task_id,
+                                const std::string& group) {
+  if (auto d = explicit_destination(wf, analysis_task_id)) return *d;
   if (auto it = cfg.destination.groups.find(group); it != cfg.destination.groups.end() && !it->second.id.empty()) {
     return it->second;
   }

@@ -22,4 +22,14 @@ bool is_permanent(const std::exception_ptr& e) {
   }
 }
 
+bool is_unavailable(const std::exception_ptr& e) {
+  try {
+    std::rethrow_exception(e);
+  } catch (const ServiceUnavailable&) {
+    return true;
+  } catch (...) {
+    return false;
+  }
+}
+
 }  // namespace biomero_reactor

@@ -108,6 +108,12 @@ asio::awaitable<HttpAnswer> Health::metrics() {
   m.counter("biomero_reactor_orders_resubmitted_total",
             "Jobs whose orders were submitted again after an importer restart.",
             static_cast<double>(c.orders_resubmitted));
+  m.counter("biomero_reactor_omero_annotations_total", "Imported jobs' OMERO annotation attempts, by outcome.",
+            static_cast<double>(c.annotations_done), {{"outcome", "done"}});
+  m.counter("biomero_reactor_omero_annotations_total", "", static_cast<double>(c.annotation_failures),
+            {{"outcome", "failed"}});
+  m.counter("biomero_reactor_omero_annotations_total", "", static_cast<double>(c.annotations_given_up),
+            {{"outcome", "given_up"}});
   m.counter("biomero_reactor_bytes_extracted_total", "Bytes extracted from result zips.",
             static_cast<double>(c.bytes_extracted));
   m.counter("biomero_reactor_bytes_copied_total", "Bytes copied into .analyzed trees.",

@@ -31,6 +31,20 @@ std::vector<pg::Statement> joined(std::vector<pg::Statement> a, std::vector<pg::
   return a;
 }
 
+// BIOMERO's Run_Workflow gives its import task the workflow's input object ids as
+// {"IDs": [...]}: its batch supervisor finds a batch's outputs with Input_Data LIKE.
+boost::json::object input_ids(const Workflow& wf) {
+  for (const auto& t : wf.tasks) {
+    if (t.name == import_task_name) continue;
+    if (t.input_data.is_array()) return {{"IDs", t.input_data}};
+    if (!t.input_data.is_object()) continue;
+    if (const auto* ids = t.input_data.get_object().if_contains("IDs"); ids != nullptr && ids->is_array()) {
+      return {{"IDs", *ids}};
+    }
+  }
+  return {{"IDs", boost::json::array{}}};
+}
+
 }  // namespace
 
 ImportTask import_task_for(const Uuid& workflow_id, const std::string& job_id, int attempt) {
@@ -54,7 +68,7 @@ asio::awaitable<void> report_importing(pg::Connection& c, const ImportTask& t, c
   created["workflow_id"] = typed_uuid(t.workflow_id);
   created["task_name"] = import_task_name;
   created["task_version"] = BIOMERO_REACTOR_VERSION;
-  created["input_data"] = boost::json::object{{"Job_ID", t.job_id}};
+  created["input_data"] = input_ids(wf);
   created["params"] = boost::json::object{{"Job_ID", t.job_id},
                                           {"Workflow_ID", t.workflow_id.str()},
                                           {"Attempt", t.attempt},

@@ -13,6 +13,7 @@
 #include "biomero_reactor/log.hpp"
 #include "biomero_reactor/settle.hpp"
 #include "biomero_reactor/metadata.hpp"
+#include "biomero_reactor/omero_step.hpp"
 #include "biomero_reactor/orders.hpp"
 #include "biomero_reactor/wakeup.hpp"
 
@@ -79,9 +80,9 @@ ImageSet images_from(const std::optional<std::string>& json) {
 }
 
 asio::awaitable<void> archive_step(PipelineContext& ctx, Job& job, const Workflow& wf) {
-  const Names names = resolve_names(ctx.storage, ctx.cfg, wf);
+  const Names names = co_await job_names(ctx, wf);
   const fs::path base = group_base_path(ctx.storage, names.group);
-  (void)resolve_destination(ctx.cfg, wf, job.analysis_task_id, names.group);  // fail before archiving if none
+  check_destination(ctx, wf, job, names.group);  // fail before archiving if none
   const fs::path dir = job_dir_path(base, wf.id, job.slurm_job_id);
   co_await commit_transition(ctx, job, JobState::archiving, dir.string(),
                              [&](pg::Connection& c) -> asio::awaitable<void> {
@@ -117,7 +118,11 @@ asio::awaitable<void> archive_step(PipelineContext& ctx, Job& job, const Workflo
   const ExtractLimits limits{ctx.cfg.limits.max_total_bytes, ctx.cfg.limits.max_entries, ctx.cfg.limits.max_ratio,
                              static_cast<std::size_t>(ctx.cfg.limits.extract_threads)};
   // Named, capturing by reference only (see docs/HACKING.md, coroutine rules).
-  const auto build = [&] { return build_job_dir(base, wf.id, job.slurm_job_id, src, limits, csv, true, ctx.cfg.limits.max_log_bytes);
+  // With OMERO annotations the importer need not attach metadata.csv to the images.
+  const bool csv_next_to_images = !(ctx.omero && ctx.omero->annotations);
+  const auto build = [&] {
+    return build_job_dir(base, wf.id, job.slurm_job_id, src, limits, csv, csv_next_to_images,
+                         ctx.cfg.limits.max_log_bytes);
   };
   JobDir built = co_await on_workers(ctx, job.id, build);
   ctx.counters.bytes_extracted += built.bytes_extracted;
@@ -136,8 +141,9 @@ asio::awaitable<void> submit_step(PipelineContext& ctx, Job& job, const Workflow
   const auto orders = plan_orders(wf.id, job.slurm_job_id, job.submission, images, ctx.cfg.import.labels);
   if (orders.empty()) throw PermanentError("no importable images to submit");
   const std::string group = job.group_name.value_or("");
-  const OrderTarget target{group, job.user_name.value_or(""),
-                           resolve_destination(ctx.cfg, wf, job.analysis_task_id, group)};
+  // Awaited on its own line: g++ 12 destroys a co_await result inside a braced initializer twice.
+  const Destination destination = co_await job_destination(ctx, job, wf);
+  const OrderTarget target{group, job.user_name.value_or(""), destination};
   std::string detail;
   for (const auto& o : orders) detail += (detail.empty() ? "" : ", ") + o.kind + " order " + o.uuid.str();
   if (ctx.importer_is_events_db) {

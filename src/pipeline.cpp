@@ -97,6 +97,7 @@ asio::awaitable<void> run_job(PipelineContext& ctx, JobRef ref) {
   std::optional<Workflow> wf;
   std::string error;
   bool permanent = false;
+  bool unavailable = false;  // never fails the job: retried until the service is back
   try {
     job = co_await ctx.jobs.load(ref.id);
     wf = co_await load_workflow(ctx, job->workflow_id);
@@ -112,10 +113,11 @@ asio::awaitable<void> run_job(PipelineContext& ctx, JobRef ref) {
   } catch (const std::exception& e) {
     error = e.what();
     permanent = is_permanent(std::current_exception());  // else database, storage: worth another try
+    unavailable = is_unavailable(std::current_exception());
   }
   if (!job) co_return;  // could not even load it: the lease expires and it is claimed again
   try {
-    if (permanent || job->step_failures + 1 >= ctx.cfg.jobs.max_attempts) {
+    if (permanent || (!unavailable && job->step_failures + 1 >= ctx.cfg.jobs.max_attempts)) {
       co_await fail_job(ctx, *job, wf, error);
     } else {
       co_await retry_later(ctx, *job, error);

@@ -18,6 +18,8 @@
 #include "biomero_reactor/listener.hpp"
 #include "biomero_reactor/log.hpp"
 #include "biomero_reactor/migrations.hpp"
+#include "biomero_reactor/omero_annotator.hpp"
+#include "biomero_reactor/omero_step.hpp"
 #include "biomero_reactor/pipeline.hpp"
 #include "biomero_reactor/reload_signal.hpp"
 #include "biomero_reactor/systemd_notify.hpp"
@@ -51,7 +53,7 @@ struct Reactor::Impl {
   std::unique_ptr<Listener> events_listener, importer_listener;
   Wakeup intake_wake{io.get_executor()}, scheduler_wake{io.get_executor()}, waiter_wake{io.get_executor()},
       stop_wake{io.get_executor()}, watchdog_wake{io.get_executor()}, log_wake{io.get_executor()},
-      handoff_wake{io.get_executor()};
+      handoff_wake{io.get_executor()}, annotation_wake{io.get_executor()};
   bool handoff_scanned_once = false;
   StageNotices notified_orders;
   bool import_trigger = false;
@@ -231,7 +233,8 @@ struct Reactor::Impl {
       co_await t.async_wait(asio::use_awaitable);
       if (!caught_up_once || !handoff_scanned_once || running_jobs > 0) continue;
       try {
-        const std::int64_t unfinished = co_await JobStore::unfinished(events);
+        std::int64_t unfinished = co_await JobStore::unfinished(events);
+        if (ctx->omero) unfinished += co_await annotations_untried(events);
         if (unfinished == 0) {
           log::info("nothing left in flight (--once)");
           stop();
@@ -279,6 +282,7 @@ struct Reactor::Impl {
     watchdog_wake.notify();
     log_wake.notify();
     handoff_wake.notify();
+    annotation_wake.notify();
   }
 
   // Throttled log lines get their summary when their window ends, not at the next line.
@@ -286,6 +290,18 @@ struct Reactor::Impl {
     while (!stopping) {
       co_await log_wake.wait_for(std::chrono::seconds(1));
       log::flush_throttled();
+    }
+  }
+
+  // OMERO annotations of imported jobs, beside the pipeline (omero_annotator.hpp).
+  asio::awaitable<void> annotation_loop() {
+    while (!stopping) {
+      try {
+        co_await annotate_due_jobs(*ctx);
+      } catch (const std::exception& e) {
+        log::warn("looking for imported jobs to annotate failed; retrying", {{"error", e.what()}});
+      }
+      co_await annotation_wake.wait_for(cfg.import.degraded_poll_interval);
     }
   }
 
@@ -353,7 +369,8 @@ struct Reactor::Impl {
           .first->second.observe(seconds);
     });
     ctx = std::make_unique<PipelineContext>(
-        PipelineContext{cfg, std::move(storage), *store, importer(), same_db, workers, {}, {}, {}});
+        PipelineContext{cfg, std::move(storage), *store, importer(), same_db, workers, {}, {}, {}, {}});
+    ctx->omero = make_omero_link(cfg, process_environment());
     ctx->wake_scheduler = [this] { scheduler_wake.notify(); };
     // SIGHUP: group mappings edited by the operator take effect without a restart.
     set_reload_hook([this] { asio::post(io, [this] { reload_storage(); }); });
@@ -386,6 +403,7 @@ struct Reactor::Impl {
     spawn_loop([this] { return waiter_loop(); });
     spawn_loop([this] { return log_flush_loop(); });
     spawn_loop([this] { return handoff_loop(); });
+    if (ctx->omero && ctx->omero->annotations) spawn_loop([this] { return annotation_loop(); });
     if (opts.once) spawn_loop([this] { return once_monitor(); });
 
     while (!stopping) co_await stop_wake.wait_for(std::chrono::hours(24));

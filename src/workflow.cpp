@@ -149,10 +149,13 @@ Task fold_task(const Uuid& id, const std::vector<DecodedEvent>& events) {
       if (task.status == "HANDED_OFF") task.handed_off = true;
     } else if (topic == topics::task_started) {
       task.started = true;
+    } else if (topic == topics::result_added) {
+      task.results.push_back(field(event, "result"));
     } else if (topic == topics::task_completed) {
       task.completed = true;
       const json::value& result = field(event, "result");
       if (result.is_string() && result.get_string().starts_with("BIOMERO-REACTOR-HANDOFF/1 ")) task.handed_off = true;
+      task.result_message = result;
     } else if (topic == topics::task_failed) {
       task.failed = true;
       task.error = free_text_field(event, "error_message");

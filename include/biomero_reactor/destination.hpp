@@ -25,7 +25,11 @@ struct Names {
 // decimal string, or a one-element list of either); nullopt otherwise.
 [[nodiscard]] std::optional<std::string> id_param(const boost::json::object& params, std::string_view key);
 
-// The analysis task's (then any task's) Dataset_ID / Screen_ID, else destination.groups
+// The analysis task's (then any task's) Dataset_ID / Screen_ID, if any.
+[[nodiscard]] std::optional<Destination> explicit_destination(const Workflow& wf,
+                                                              const std::optional<Uuid>& analysis_task_id);
+
+// explicit_destination, else destination.groups
 // for the group, else destination.id; PermanentError when none is set.
 [[nodiscard]] Destination resolve_destination(const Config& cfg, const Workflow& wf,
                                               const std::optional<Uuid>& analysis_task_id, const std::string& group);

@@ -10,6 +10,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <functional>
+#include <memory>
 #include <string>
 
 #include "biomero_reactor/config.hpp"
@@ -20,10 +21,13 @@
 
 namespace biomero_reactor {
 
+struct OmeroLink;  // omero_step.hpp
+
 // Touched only on the event loop's thread.
 struct Counters {
   std::uint64_t jobs_imported = 0, jobs_failed = 0, jobs_retried = 0, orders_submitted = 0, orders_resubmitted = 0,
                 bytes_extracted = 0, bytes_copied = 0;
+  std::uint64_t annotations_done = 0, annotation_failures = 0, annotations_given_up = 0;
 };
 
 struct PipelineContext {
@@ -36,6 +40,7 @@ struct PipelineContext {
   std::function<void()> wake_scheduler;  // a job became runnable (resubmission)
   Counters counters;
   Projections projections;  // BIOMERO's projection tables seen so far
+  std::shared_ptr<OmeroLink> omero;  // null without omero.web.url
   [[nodiscard]] pg::Pool& events() const { return jobs.pool(); }
 };
 

@@ -3,6 +3,7 @@
 // after a given step commits, as a SIGKILL would). The shipped binary never sets them:
 // only test/support/reactor_with_hooks.cpp does, from its own environment.
 #include <functional>
+#include <string_view>
 
 #include "biomero_reactor/job_state.hpp"
 
@@ -10,5 +11,9 @@ namespace biomero_reactor::test_hooks {
 
 // Called after a job's transition to `state` committed.
 inline std::function<void(JobState state)> step_committed;
+
+// Called at a named point inside a step, e.g. "omero_container_resolved" (an OMERO
+// container found or created, not yet recorded on the job).
+inline std::function<void(std::string_view point)> point_reached;
 
 }  // namespace biomero_reactor::test_hooks

@@ -21,8 +21,10 @@ struct Task {
   std::string version;  // TaskCreated.task_version
   boost::json::object params;
   boost::json::value input_data;
-  std::string status;                // the last StatusUpdated, "" before any
-  std::vector<std::string> job_ids;  // JobIdAdded, in order: one SLURM job each
+  std::string status;                       // the last StatusUpdated, "" before any
+  std::vector<std::string> job_ids;         // JobIdAdded, in order: one SLURM job each
+  std::vector<boost::json::value> results;  // ResultAdded.result, in order ({command, env, stdout, stderr})
+  boost::json::value result_message;        // TaskCompleted.result; null (Python's None) before it
   bool started = false;
   bool completed = false;
   bool failed = false;

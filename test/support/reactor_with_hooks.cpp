@@ -1,6 +1,7 @@
 // biomero-reactor with its test hooks armed from the environment, for the fault tests:
 //   BIOMERO_REACTOR_TEST_STOP_AT_STEP=<state>  exit(137) right after a job's transition to
-//   <state> commits, as a SIGKILL at that moment would.
+//   <state> commits, or when a step reaches the named point (test_hooks::point_reached), as
+//   a SIGKILL at that moment would.
 // The shipped binary (src/main.cpp) has no such switch.
 #include <unistd.h>
 
@@ -18,6 +19,11 @@ int main(int argc, char** argv) {
     test_hooks::step_committed = [at = std::string(step)](JobState state) {
       if (to_string(state) != at) return;
       log::warn("stopping at step (test hook)", {{"state", at}});
+      ::_exit(137);
+    };
+    test_hooks::point_reached = [at = std::string(step)](std::string_view point) {
+      if (point != at) return;
+      log::warn("stopping at point (test hook)", {{"point", at}});
       ::_exit(137);
     };
   }
