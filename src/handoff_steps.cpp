@@ -7,6 +7,7 @@
 #include "biomero_reactor/job_steps.hpp"
 #include "biomero_reactor/log.hpp"
 #include "biomero_reactor/metadata.hpp"
+#include "biomero_reactor/omero_step.hpp"
 #include "biomero_reactor/on_workers.hpp"
 
 namespace biomero_reactor {
@@ -42,7 +43,7 @@ asio::awaitable<void> handoff_archive_step(PipelineContext& ctx, Job& job, const
   const std::string group = job.group_name.value_or(m.group_name);
   const std::string user = job.user_name.value_or(m.user_name);
   const fs::path base = group_base_path(ctx.storage, group);
-  (void)resolve_destination(ctx.cfg, wf, job.analysis_task_id, group);  // fail before archiving if none
+  check_destination(ctx, wf, job, group);  // fail before archiving if none
   const fs::path dir = job_dir_path(base, wf.id, job.slurm_job_id);
   co_await commit_transition(ctx, job, JobState::archiving, dir.string(),
                              [&](pg::Connection& c) -> asio::awaitable<void> {
@@ -60,9 +61,12 @@ asio::awaitable<void> handoff_archive_step(PipelineContext& ctx, Job& job, const
   const std::string csv = metadata_csv(wf, job.slurm_job_id, user, group);
   const ExtractLimits limits{ctx.cfg.limits.max_total_bytes, ctx.cfg.limits.max_entries, ctx.cfg.limits.max_ratio,
                              static_cast<std::size_t>(ctx.cfg.limits.extract_threads)};
-  // Named, capturing by reference only (see the coroutine rules in job_steps.cpp).
+  // With OMERO annotations the importer need not attach metadata.csv to the images.
+  const bool csv_next_to_images = !(ctx.omero && ctx.omero->annotations);
+  // Named, capturing by reference only (docs/HACKING.md, coroutine rules).
   const auto build = [&] {
-    JobDir built = build_job_dir(base, wf.id, job.slurm_job_id, src, limits, csv, true, ctx.cfg.limits.max_log_bytes);
+    JobDir built = build_job_dir(base, wf.id, job.slurm_job_id, src, limits, csv, csv_next_to_images,
+                                 ctx.cfg.limits.max_log_bytes);
     // Published: the spool's copies are no longer needed (the zip is the job directory's
     // own link now). A crash before this leaves them; the next attempt finds the
     // directory published and removes them then.

@@ -14,6 +14,7 @@
 #include "biomero_reactor/settle.hpp"
 #include "biomero_reactor/metadata.hpp"
 #include "biomero_reactor/omero_step.hpp"
+#include "biomero_reactor/on_workers.hpp"
 #include "biomero_reactor/orders.hpp"
 #include "biomero_reactor/wakeup.hpp"
 
@@ -21,44 +22,6 @@ namespace biomero_reactor {
 
 namespace asio = boost::asio;
 namespace fs = std::filesystem;
-
-namespace {
-
-// Blocking work on the worker pool while the event loop keeps serving and renews the lease.
-template <class F>
-asio::awaitable<std::invoke_result_t<F>> on_workers(PipelineContext& ctx, std::int64_t job_id, const F& f) {
-  using R = std::invoke_result_t<F>;
-  auto ex = co_await asio::this_coro::executor;
-  auto done = std::make_shared<bool>(false);
-  Wakeup wake(ex);
-  std::optional<R> result;
-  std::exception_ptr error;
-  asio::post(ctx.workers, [&, ex, done] {
-    try {
-      result.emplace(f());
-    } catch (...) {
-      error = std::current_exception();
-    }
-    asio::post(ex, [&, done] {
-      *done = true;
-      wake.notify();
-    });
-  });
-  while (!*done) {
-    const bool woken = co_await wake.wait_for(ctx.jobs.lease() / 3);
-    if (!woken && !*done) {
-      try {
-        co_await ctx.jobs.renew(job_id);
-      } catch (const pg::Error& e) {
-        log::warn("cannot renew a job's lease", {{"error", e.what()}});
-      }
-    }
-  }
-  if (error) std::rethrow_exception(error);
-  co_return std::move(*result);
-}
-
-}  // namespace
 
 std::string images_json(const ImageSet& s) {
   boost::json::object o;
@@ -124,7 +87,7 @@ asio::awaitable<void> archive_step(PipelineContext& ctx, Job& job, const Workflo
     return build_job_dir(base, wf.id, job.slurm_job_id, src, limits, csv, csv_next_to_images,
                          ctx.cfg.limits.max_log_bytes);
   };
-  JobDir built = co_await on_workers(ctx, job.id, build);
+  JobDir built = co_await run_on_workers(ctx, job.id, build);
   ctx.counters.bytes_extracted += built.bytes_extracted;
   ctx.counters.bytes_copied += built.bytes_copied;
   const std::string images = images_json(built.images);

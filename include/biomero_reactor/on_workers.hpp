@@ -1,7 +1,6 @@
 #pragma once
 // Blocking work for a job on the worker pool while the event loop keeps serving and
-// renews the job's lease every lease/3. (job_steps.cpp has its own copy of this helper,
-// kept there while other work on that file is in flight; this is the shared one.)
+// renews the job's lease every lease/3. Used by every step that reads or writes files.
 #include <boost/asio/post.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <exception>
