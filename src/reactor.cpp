@@ -13,7 +13,9 @@
 #include "biomero_reactor/health.hpp"
 #include "biomero_reactor/http_endpoint.hpp"
 #include "biomero_reactor/import_waiter.hpp"
+#include "biomero_reactor/instance_lock.hpp"
 #include "biomero_reactor/intake.hpp"
+#include "biomero_reactor/intake_guard.hpp"
 #include "biomero_reactor/listener.hpp"
 #include "biomero_reactor/log.hpp"
 #include "biomero_reactor/migrations.hpp"
@@ -49,7 +51,11 @@ struct Reactor::Impl {
   std::unique_ptr<PipelineContext> ctx;
   std::unique_ptr<Listener> events_listener, importer_listener;
   Wakeup intake_wake{io.get_executor()}, scheduler_wake{io.get_executor()}, waiter_wake{io.get_executor()},
-      stop_wake{io.get_executor()}, watchdog_wake{io.get_executor()}, log_wake{io.get_executor()};
+      stop_wake{io.get_executor()}, watchdog_wake{io.get_executor()}, log_wake{io.get_executor()},
+      lock_wake{io.get_executor()};
+  std::unique_ptr<InstanceLock> instance_lock;  // held for the daemon's life
+  std::unique_ptr<IntakeGuard> intake_guard;    // the poison-event rule
+  int exit_code = 0;
   StageNotices notified_orders;
   bool import_trigger = false;
   bool workflow_trigger = false;
@@ -127,7 +133,9 @@ struct Reactor::Impl {
 
   asio::awaitable<void> intake_once() {
     const bool by_notify = std::exchange(workflow_notified, false);
-    auto stats = co_await run_intake(events, cfg);
+    if (!intake_guard)
+      intake_guard = std::make_unique<IntakeGuard>(io.get_executor(), events_conninfo, opts.instance, cfg.database.timeout);
+    auto stats = co_await run_intake(events, cfg, intake_guard.get());
     (by_notify ? events_by_notify : events_by_poll) += static_cast<std::uint64_t>(stats.events);
     caught_up_once = true;
     if (stats.jobs_created > 0) scheduler_wake.notify();
@@ -151,7 +159,10 @@ struct Reactor::Impl {
       try {
         const int free = cfg.jobs.slots - running_jobs;
         std::vector<JobRef> jobs;
-        if (free > 0) jobs = co_await store->claim(free);
+        // Storage that refuses writes: no new job until it takes them again.
+        const bool storage_ok = ctx->storage_gate.open();
+        if (!storage_ok) wait = std::min<Duration>(wait, std::chrono::seconds(1));
+        if (free > 0 && storage_ok) jobs = co_await store->claim(free);
         for (const auto& j : jobs) {
           ++running_jobs;
           asio::co_spawn(
@@ -250,6 +261,25 @@ struct Reactor::Impl {
     stop_wake.notify();
     watchdog_wake.notify();
     log_wake.notify();
+    lock_wake.notify();
+  }
+
+  // The instance lock goes with its session: after a database restart it is taken again.
+  asio::awaitable<void> instance_lock_loop() {
+    while (!stopping) {
+      co_await lock_wake.wait_for(std::max<Duration>(cfg.jobs.lease / 3, std::chrono::seconds(1)));
+      if (stopping) break;
+      try {
+        co_await instance_lock->keep();
+      } catch (const InstanceTaken& e) {
+        log::error("stopping: the instance name was taken while the database session was lost",
+                   {{"instance", opts.instance}, {"error", e.what()}});
+        exit_code = 1;
+        stop();
+      } catch (const std::exception& e) {
+        log::warn("cannot check the instance lock; retrying", {{"error", e.what()}});
+      }
+    }
   }
 
   // Throttled log lines get their summary when their window ends, not at the next line.
@@ -293,6 +323,10 @@ struct Reactor::Impl {
   }
 
   asio::awaitable<int> run() {
+    // Before anything else (the HTTP port, the leases): one live process per instance name.
+    instance_lock = std::make_unique<InstanceLock>(io.get_executor(), events_conninfo, opts.instance,
+                                                   cfg.database.timeout);
+    co_await instance_lock->acquire();
     if (!cfg.http.listen.empty()) {
       health = std::make_unique<Health>(events, same_db ? nullptr : &importer_own, [this] { return snapshot(); });
       http = std::make_unique<HttpEndpoint>(io.get_executor(), cfg.http.listen,
@@ -324,7 +358,7 @@ struct Reactor::Impl {
           .first->second.observe(seconds);
     });
     ctx = std::make_unique<PipelineContext>(
-        PipelineContext{cfg, std::move(storage), *store, importer(), same_db, workers, {}, {}, {}});
+        PipelineContext{cfg, std::move(storage), *store, importer(), same_db, workers, {}, {}, {}, StorageGate{}});
     ctx->wake_scheduler = [this] { scheduler_wake.notify(); };
     // SIGHUP: group mappings edited by the operator take effect without a restart.
     set_reload_hook([this] { asio::post(io, [this] { reload_storage(); }); });
@@ -355,6 +389,7 @@ struct Reactor::Impl {
     spawn_loop([this] { return scheduler_loop(); });
     spawn_loop([this] { return waiter_loop(); });
     spawn_loop([this] { return log_flush_loop(); });
+    spawn_loop([this] { return instance_lock_loop(); });
     if (opts.once) spawn_loop([this] { return once_monitor(); });
 
     while (!stopping) co_await stop_wake.wait_for(std::chrono::hours(24));
@@ -369,7 +404,7 @@ struct Reactor::Impl {
                 {{"running", running_jobs}});
     }
     log::info("biomero-reactor stopped");
-    co_return 0;
+    co_return exit_code;
   }
 
   // Re-reads importer.settings and the group mapping files; a file that no longer reads

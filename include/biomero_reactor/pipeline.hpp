@@ -6,13 +6,15 @@
 //   archived  --insert upload orders-->  submitted
 //   submitted --importer's stage (import_waiter)-->  imported | failed | archived again
 // Permanent failures end the job at once as IMPORT_FAILED; transient ones retry with
-// backoff up to jobs.max_attempts.
+// backoff up to jobs.max_attempts, storage ones up to jobs.transient_retry_total
+// (failure_policy.hpp).
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <functional>
 #include <string>
 
 #include "biomero_reactor/config.hpp"
+#include "biomero_reactor/failure_policy.hpp"
 #include "biomero_reactor/group_storage.hpp"
 #include "biomero_reactor/import_task.hpp"
 #include "biomero_reactor/job_store.hpp"
@@ -36,6 +38,7 @@ struct PipelineContext {
   std::function<void()> wake_scheduler;  // a job became runnable (resubmission)
   Counters counters;
   Projections projections;  // BIOMERO's projection tables seen so far
+  StorageGate storage_gate;  // closed while a group folder refuses writes (failure_policy.hpp)
   [[nodiscard]] pg::Pool& events() const { return jobs.pool(); }
 };
 

@@ -1,6 +1,8 @@
 // biomero-reactor with its test hooks armed from the environment, for the fault tests:
 //   BIOMERO_REACTOR_TEST_STOP_AT_STEP=<state>  exit(137) right after a job's transition to
 //   <state> commits, as a SIGKILL at that moment would.
+//   BIOMERO_REACTOR_TEST_CRASH_AT_EVENT=<event id>  exit(137) once intake has marked that
+//   WorkflowCompleted event and before it decodes it (a poison event).
 // The shipped binary (src/main.cpp) has no such switch.
 #include <unistd.h>
 
@@ -18,6 +20,13 @@ int main(int argc, char** argv) {
     test_hooks::step_committed = [at = std::string(step)](JobState state) {
       if (to_string(state) != at) return;
       log::warn("stopping at step (test hook)", {{"state", at}});
+      ::_exit(137);
+    };
+  }
+  if (const char* event = std::getenv("BIOMERO_REACTOR_TEST_CRASH_AT_EVENT")) {
+    test_hooks::event_marked = [at = std::stoll(event)](std::int64_t id) {
+      if (id != at) return;
+      log::warn("crashing at an event (test hook)", {{"event_id", id}});
       ::_exit(137);
     };
   }
