@@ -14,25 +14,11 @@ std::string poison_reason(std::int64_t event_id) {
 }
 
 IntakeGuard::IntakeGuard(asio::any_io_executor ex, std::string conninfo, std::string instance, Duration io_timeout)
-    : ex_(std::move(ex)),
-      conninfo_(std::move(conninfo)),
-      owner_(std::move(instance) + "/" + random_uuid4().hex().substr(0, 12)),
-      io_timeout_(io_timeout) {}
-
-IntakeGuard::~IntakeGuard() {
-  if (conn_) conn_->close();
-}
-
-asio::awaitable<pg::Connection*> IntakeGuard::connection() {
-  if (!conn_ || !conn_->is_open()) {
-    conn_ = std::make_unique<pg::Connection>(ex_, io_timeout_);
-    co_await conn_->connect(conninfo_);
-  }
-  co_return conn_.get();
-}
+    : owner_(std::move(instance) + "/" + random_uuid4().hex().substr(0, 12)),
+      pool_(std::move(ex), std::move(conninfo), 1, io_timeout) {}
 
 asio::awaitable<std::optional<std::int64_t>> IntakeGuard::poisoned(std::int64_t cursor) {
-  pg::Connection* c = co_await connection();
+  auto c = co_await pool_.acquire();
   const auto r = co_await c->query(
       "SELECT event_id FROM biomero_reactor.intake_marker m WHERE source = 'workflowtracker_events' "
       "  AND event_id > $1 AND owner <> $2 "
@@ -43,7 +29,7 @@ asio::awaitable<std::optional<std::int64_t>> IntakeGuard::poisoned(std::int64_t 
 }
 
 asio::awaitable<void> IntakeGuard::mark(std::int64_t event_id) {
-  pg::Connection* c = co_await connection();
+  auto c = co_await pool_.acquire();
   co_await c->query(
       "UPDATE biomero_reactor.intake_marker SET event_id = $1, owner = $2, backend_pid = pg_backend_pid(), "
       "marked_at = now() WHERE source = 'workflowtracker_events'",
@@ -52,7 +38,7 @@ asio::awaitable<void> IntakeGuard::mark(std::int64_t event_id) {
 }
 
 asio::awaitable<void> IntakeGuard::clear() {
-  pg::Connection* c = co_await connection();
+  auto c = co_await pool_.acquire();
   co_await c->query(
       "UPDATE biomero_reactor.intake_marker SET event_id = NULL, marked_at = now() "
       "WHERE source = 'workflowtracker_events' AND owner = $1",

@@ -241,6 +241,7 @@ struct Reactor::Impl {
       if (!healthy) {
         log::warn("notifications unavailable: polling every " + format_duration(cfg.import.degraded_poll_interval));
         (for_events ? events : importer()).close_idle();
+        if (for_events && intake_guard) intake_guard->close_idle();
       }
       intake_wake.notify();
       waiter_wake.notify();
@@ -272,10 +273,9 @@ struct Reactor::Impl {
       try {
         co_await instance_lock->keep();
       } catch (const InstanceTaken& e) {
-        log::error("stopping: the instance name was taken while the database session was lost",
-                   {{"instance", opts.instance}, {"error", e.what()}});
-        exit_code = 1;
-        stop();
+        // Most often our own half-open session that the server has not dropped yet.
+        log::warn("the instance lock is held by another session; trying again",
+                  {{"instance", opts.instance}, {"error", e.what()}});
       } catch (const std::exception& e) {
         log::warn("cannot check the instance lock; retrying", {{"error", e.what()}});
       }
@@ -404,7 +404,7 @@ struct Reactor::Impl {
                 {{"running", running_jobs}});
     }
     log::info("biomero-reactor stopped");
-    co_return exit_code;
+    co_return 0;
   }
 
   // Re-reads importer.settings and the group mapping files; a file that no longer reads

@@ -6,7 +6,8 @@
 // at once, outside the batch's transaction), and clears the mark after the batch commits.
 // A mark found after the cursor that another process left and whose session is gone
 // names the poison event. This process's own marks (a batch rolled back by a database
-// error) never count.
+// error) never count. The guard's session is a pool of one: intake runs may overlap (a
+// notification during a poll), and each statement takes the session only for itself.
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <memory>
@@ -24,7 +25,6 @@ namespace biomero_reactor {
 class IntakeGuard {
  public:
   IntakeGuard(boost::asio::any_io_executor ex, std::string conninfo, std::string instance, Duration io_timeout);
-  ~IntakeGuard();
   IntakeGuard(const IntakeGuard&) = delete;
   IntakeGuard& operator=(const IntakeGuard&) = delete;
 
@@ -34,13 +34,12 @@ class IntakeGuard {
   boost::asio::awaitable<void> mark(std::int64_t event_id);
   // After the batch committed (its events are behind the cursor).
   boost::asio::awaitable<void> clear();
+  // The LISTEN session was lost: the guard's idle session may be dead too.
+  void close_idle() { pool_.close_idle(); }
 
  private:
-  boost::asio::awaitable<pg::Connection*> connection();
-  boost::asio::any_io_executor ex_;
-  std::string conninfo_, owner_;
-  Duration io_timeout_;
-  std::unique_ptr<pg::Connection> conn_;
+  std::string owner_;
+  pg::Pool pool_;
 };
 
 }  // namespace biomero_reactor

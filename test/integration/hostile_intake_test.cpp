@@ -17,7 +17,8 @@ BOOST_AUTO_TEST_CASE(an_event_that_killed_the_reactor_is_skipped_at_the_next_sta
   TestDb db;
   TempTree tree;
   fs::create_directories(tree.path() / "data");
-  const fs::path config = write_reactor_config(tree.path(), db.conninfo(), pipeline_yaml(tree.path()));
+  const fs::path config =
+      write_reactor_config(tree.path(), db.conninfo(), pipeline_yaml(tree.path()) + "jobs:\n  shutdown_grace: 2s\n");
   const fs::path results = tree.path() / "results";
   SampleWorkflow poison;
   write_completed_workflow(db, results, poison);
@@ -62,7 +63,8 @@ BOOST_AUTO_TEST_CASE(a_clean_stop_leaves_no_mark_behind) {
   TestDb db;
   TempTree tree;
   fs::create_directories(tree.path() / "data");
-  const fs::path config = write_reactor_config(tree.path(), db.conninfo(), pipeline_yaml(tree.path()));
+  const fs::path config =
+      write_reactor_config(tree.path(), db.conninfo(), pipeline_yaml(tree.path()) + "jobs:\n  shutdown_grace: 2s\n");
   SampleWorkflow wf;
   write_completed_workflow(db, tree.path() / "results", wf);
   auto reactor = start_reactor(config, tree.path() / "reactor.log");
