@@ -20,6 +20,7 @@
 #include "biomero_reactor/omero_check.hpp"
 #include "biomero_reactor/pg.hpp"
 #include "biomero_reactor/reactor.hpp"
+#include "biomero_reactor/replay_guard.hpp"
 #include "biomero_reactor/uuid.hpp"
 #include "biomero_reactor/verify_command.hpp"
 
@@ -236,13 +237,39 @@ int cmd_status(const Config& cfg, bool json) {
   return 0;
 }
 
-int cmd_replay(const Config& cfg, const std::string& workflow) {
+int cmd_replay(const Config& cfg, const std::string& workflow, bool force) {
   const auto id = Uuid::parse(workflow);
   if (!id) {
     std::cerr << "replay: \"" << workflow << "\" is not a workflow uuid\n";
     return 2;
   }
   asio::io_context io;
+  {
+    // Orders the importer may still act on: refused, or with --force superseded first.
+    Connections c(io, same_database(cfg));
+    const auto open = run_sync(io, [&]() -> asio::awaitable<std::vector<OpenOrder>> {
+      co_await connect(c, cfg);
+      co_return co_await open_orders_of_workflow(c.events, c.imports(), id->str());
+    }());
+    for (const auto& o : open) std::cerr << "replay: " << describe(o) << "\n";
+    if (!open.empty() && !force) {
+      std::cerr << "replay: not replaying workflow " << id->str()
+                << " while orders are open (a replay would import the same results twice); wait until the importer "
+                   "finishes them, or use --force\n";
+      return 1;
+    }
+    if (!open.empty()) {
+      io.restart();
+      run_sync(io, [&]() -> asio::awaitable<int> {
+        co_await supersede_orders(c.events, open);
+        co_return 0;
+      }());
+      std::cerr << "replay: --force: " << open.size()
+                << " open order(s) marked superseded; the importer may still import them (their files may be "
+                   "imported twice)\n";
+    }
+  }
+  io.restart();
   pg::Pool pool(io.get_executor(), libpq_conninfo(cfg.database.events_url, "database.events_url"), 1, io_timeout);
   const int n = run_sync(io, JobStore::replay(pool, id->str()));
   if (n == 0) {
@@ -312,7 +339,7 @@ int main_with_args(int argc, char** argv) {
   po::options_description opts("biomero-reactor options");
   std::string config_file, log_level, log_format, instance;
   std::string since;
-  bool once = false, json = false, ready = false, all = false, from_start = false;
+  bool once = false, json = false, ready = false, all = false, from_start = false, force = false;
   opts.add_options()("help,h", "show this help")("version", "print the version")(
       "config,c", po::value(&config_file),
       "configuration file (default config/reactor.yml, then /etc/biomero-reactor/reactor.yml)")(
@@ -326,6 +353,7 @@ int main_with_args(int argc, char** argv) {
       "instance", po::value(&instance), "run: lease owner name (default host:pid)")(
       "from-start", po::bool_switch(&from_start),
       "install-sql: process the event store's history (default on a first install: start at its head)")(
+      "force", po::bool_switch(&force), "replay: even while orders are open at the importer (marks them superseded)")(
       "command", po::value<std::string>(), "run | install-sql | check | status | replay | verify | health | omero-check")(
       "args", po::value<std::vector<std::string>>(), "command arguments");
   po::positional_options_description pos;
@@ -344,7 +372,7 @@ int main_with_args(int argc, char** argv) {
   }
   if (vm.count("help") || !vm.count("command")) {
     std::cout << "usage: biomero-reactor [--config FILE] run [--once] | install-sql [--from-start] | check | "
-                 "status [--json] | replay <workflow-uuid> | verify <workflow-uuid> | --all [--since DATE] [--json] | "
+                 "status [--json] | replay [--force] <workflow-uuid> | verify <workflow-uuid> | --all [--since DATE] [--json] | "
                  "health [--ready] | omero-check <user> | --version\n\n"
               << opts;
     return vm.count("help") ? 0 : 2;
@@ -354,7 +382,8 @@ int main_with_args(int argc, char** argv) {
 
   Config cfg;
   try {
-    cfg = load_config(config_file.empty() ? default_config_path() : std::filesystem::path(config_file),
+    // An empty --config (an unset variable) is refused by load_config, not replaced by the default.
+    cfg = load_config(vm.count("config") ? std::filesystem::path(config_file) : default_config_path(),
                       process_environment());
     if (!log_level.empty()) cfg.log.level = log_level;
     if (!log_format.empty()) cfg.log.format = log_format;
@@ -384,10 +413,10 @@ int main_with_args(int argc, char** argv) {
     }
     if (command == "replay") {
       if (args.size() != 1) {
-        std::cerr << "usage: biomero-reactor replay <workflow-uuid>\n";
+        std::cerr << "usage: biomero-reactor replay [--force] <workflow-uuid>\n";
         return 2;
       }
-      return cmd_replay(cfg, args[0]);
+      return cmd_replay(cfg, args[0], force);
     }
     if (command == "verify") {
       VerifyRequest request;

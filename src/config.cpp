@@ -162,8 +162,13 @@ Config config_from_yaml_text(std::string_view yaml, const Getenv& getenv) {
 }
 
 Config load_config(const std::filesystem::path& file, const Getenv& getenv) {
+  if (file.empty()) throw ConfigError::for_file(file, "the path is empty (--config \"\"); give the configuration file");
   std::error_code ec;
-  if (!std::filesystem::exists(file, ec)) throw ConfigError::for_file(file, "does not exist");
+  const auto type = std::filesystem::status(file, ec).type();
+  if (type == std::filesystem::file_type::not_found) throw ConfigError::for_file(file, "does not exist");
+  if (type == std::filesystem::file_type::directory) throw ConfigError::for_file(file, "is a directory, not a file");
+  if (type != std::filesystem::file_type::regular && !ec)
+    throw ConfigError::for_file(file, "is not a regular file");
   std::ifstream in(file, std::ios::binary);
   if (!in) throw ConfigError::for_file(file, std::string("cannot be read: ") + std::strerror(errno));
   std::ostringstream text;

@@ -100,6 +100,20 @@ void AbsolutePath::operator()(const std::string& value) const {
   if (value.front() != '/') throw std::invalid_argument(in_quotes(value) + " is not an absolute path");
 }
 
+void FileIfPresent::operator()(const std::filesystem::path& value) const {
+  std::error_code ec;
+  const auto st = std::filesystem::status(value, ec);  // follows links: what a read would open
+  if (st.type() == std::filesystem::file_type::not_found || st.type() == std::filesystem::file_type::regular) return;
+  if (st.type() == std::filesystem::file_type::directory)
+    throw std::invalid_argument(in_quotes(value.string()) + " is a directory; expected a file");
+  if (ec) return;  // unreadable parents etc.: reported when the file is read
+  throw std::invalid_argument(in_quotes(value.string()) + " is not a regular file");
+}
+
+void FileIfPresent::operator()(const std::vector<std::filesystem::path>& values) const {
+  for (const auto& v : values) (*this)(v);
+}
+
 void PathTemplate::operator()(const std::string& value) const {
   if (value.empty() && may_be_empty) return;
   AbsolutePath{}(value);

@@ -30,6 +30,8 @@ std::string in_quotes(std::string_view text) {
 std::optional<std::string> read_file(const fs::path& file) {
   std::error_code ec;
   if (!fs::exists(file, ec)) return std::nullopt;
+  // A directory reads as an empty file: it would silently mean "no settings".
+  if (fs::is_directory(file, ec)) throw GroupStorageError(file.string() + ": is a directory, not a file");
   std::ifstream in(file, std::ios::binary);
   if (!in) throw GroupStorageError(file.string() + ": cannot be read: " + std::strerror(errno));
   std::ostringstream text;

@@ -5,6 +5,7 @@
 
 #include "biomero_reactor/channels.hpp"
 #include "biomero_reactor/event_store.hpp"
+#include "biomero_reactor/intake_guard.hpp"
 #include "biomero_reactor/job_store.hpp"
 #include "biomero_reactor/log.hpp"
 
@@ -69,7 +70,7 @@ WorkflowDecision decide(const Workflow& wf, const std::vector<std::string>& skip
   return d;
 }
 
-asio::awaitable<IntakeStats> run_intake(pg::Pool& events, const Config& cfg) {
+asio::awaitable<IntakeStats> run_intake(pg::Pool& events, const Config& cfg, IntakeGuard* guard) {
   IntakeStats total;
   for (;;) {
     IntakeStats batch;
@@ -78,6 +79,8 @@ asio::awaitable<IntakeStats> run_intake(pg::Pool& events, const Config& cfg) {
       auto cur = co_await c.query(
           "SELECT last_event_id FROM biomero_reactor.intake_cursor WHERE source = 'workflowtracker_events' FOR UPDATE");
       batch.cursor = cur.int64(0, 0);
+      std::optional<std::int64_t> poison;
+      if (guard) poison = co_await guard->poisoned(batch.cursor);
       auto rows = co_await c.query(
           "SELECT id, originator_id FROM public.workflowtracker_events WHERE id > $1 AND topic = $2 ORDER BY id LIMIT "
           "$3",
@@ -88,10 +91,18 @@ asio::awaitable<IntakeStats> run_intake(pg::Pool& events, const Config& cfg) {
         ++batch.events;
         batch.cursor = event_id;
         WorkflowDecision d;
-        try {
-          d = decide(decode_workflow(wf_id, co_await load_workflow_events(c, wf_id)), cfg.import.skip_when_imported_by);
-        } catch (const CodecError& e) {
-          d.skip_reason = std::string("cannot decode the workflow's events: ") + e.what();
+        if (poison == event_id) {
+          d.skip_reason = poison_reason(event_id);
+          log::error("workflow event skipped: it crashed the reactor last time",
+                     {{"workflow_id", wf_id.str()}, {"event_id", event_id}, {"reason", d.skip_reason}});
+        } else {
+          if (guard) co_await guard->mark(event_id);
+          try {
+            d = decide(decode_workflow(wf_id, co_await load_workflow_events(c, wf_id)),
+                       cfg.import.skip_when_imported_by);
+          } catch (const CodecError& e) {
+            d.skip_reason = std::string("cannot decode the workflow's events: ") + e.what();
+          }
         }
         const std::string decision = d.skip_reason.empty() ? "jobs" : "skipped";
         const pg::Params workflow_row = pg::params(wf_id.str(), event_id, decision, pg::null_if_empty(d.skip_reason),
@@ -137,6 +148,7 @@ asio::awaitable<IntakeStats> run_intake(pg::Pool& events, const Config& cfg) {
             pg::params(batch.cursor));
       }
     });
+    if (guard && batch.events > 0) co_await guard->clear();
     total.events += batch.events;
     total.jobs_created += batch.jobs_created;
     total.jobs_skipped += batch.jobs_skipped;

@@ -75,6 +75,16 @@ asio::awaitable<void> retry_later(PipelineContext& ctx, Job& job, std::string er
                                             {"failures", job.step_failures + 1}});
 }
 
+// The job's group folder (the base directory before the job has one) closes the gate.
+void report_storage_fault(PipelineContext& ctx, const Job& job, const std::string& error) {
+  std::filesystem::path where = ctx.storage.base_dir;
+  try {
+    if (job.group_name) where = group_base_path(ctx.storage, *job.group_name);
+  } catch (const std::exception&) {
+  }
+  ctx.storage_gate.report(where, error);
+}
+
 }  // namespace
 
 std::string default_instance() {
@@ -96,8 +106,7 @@ asio::awaitable<void> run_job(PipelineContext& ctx, JobRef ref) {
   std::optional<Job> job;
   std::optional<Workflow> wf;
   std::string error;
-  bool permanent = false;
-  bool unavailable = false;  // never fails the job: retried until the service is back
+  FailureKind kind = FailureKind::transient;
   try {
     job = co_await ctx.jobs.load(ref.id);
     wf = co_await load_workflow(ctx, job->workflow_id);
@@ -109,15 +118,17 @@ asio::awaitable<void> run_job(PipelineContext& ctx, JobRef ref) {
     co_return;
   } catch (const CodecError& e) {
     error = std::string("cannot decode the workflow's events: ") + e.what();
-    permanent = true;
+    kind = FailureKind::permanent;
   } catch (const std::exception& e) {
     error = e.what();
-    permanent = is_permanent(std::current_exception());  // else database, storage: worth another try
-    unavailable = is_unavailable(std::current_exception());
+    kind = classify_failure(std::current_exception());  // else database, storage: worth another try
   }
   if (!job) co_return;  // could not even load it: the lease expires and it is claimed again
+  if (kind == FailureKind::storage) report_storage_fault(ctx, *job, error);
+  const int storage_limit =
+      storage_retry_limit(ctx.cfg.jobs.retry_initial, ctx.cfg.jobs.retry_max, ctx.cfg.jobs.transient_retry_total);
   try {
-    if (permanent || (!unavailable && job->step_failures + 1 >= ctx.cfg.jobs.max_attempts)) {
+    if (ends_the_job(kind, job->step_failures, ctx.cfg.jobs.max_attempts, storage_limit)) {
       co_await fail_job(ctx, *job, wf, error);
     } else {
       co_await retry_later(ctx, *job, error);

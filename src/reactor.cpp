@@ -14,7 +14,9 @@
 #include "biomero_reactor/health.hpp"
 #include "biomero_reactor/http_endpoint.hpp"
 #include "biomero_reactor/import_waiter.hpp"
+#include "biomero_reactor/instance_lock.hpp"
 #include "biomero_reactor/intake.hpp"
+#include "biomero_reactor/intake_guard.hpp"
 #include "biomero_reactor/listener.hpp"
 #include "biomero_reactor/log.hpp"
 #include "biomero_reactor/migrations.hpp"
@@ -53,8 +55,11 @@ struct Reactor::Impl {
   std::unique_ptr<Listener> events_listener, importer_listener;
   Wakeup intake_wake{io.get_executor()}, scheduler_wake{io.get_executor()}, waiter_wake{io.get_executor()},
       stop_wake{io.get_executor()}, watchdog_wake{io.get_executor()}, log_wake{io.get_executor()},
-      handoff_wake{io.get_executor()}, annotation_wake{io.get_executor()};
+      handoff_wake{io.get_executor()}, annotation_wake{io.get_executor()}, lock_wake{io.get_executor()};
   bool handoff_scanned_once = false;
+  std::unique_ptr<InstanceLock> instance_lock;  // held for the daemon's life
+  std::unique_ptr<IntakeGuard> intake_guard;    // the poison-event rule
+  int exit_code = 0;
   StageNotices notified_orders;
   bool import_trigger = false;
   bool workflow_trigger = false;
@@ -135,7 +140,9 @@ struct Reactor::Impl {
 
   asio::awaitable<void> intake_once() {
     const bool by_notify = std::exchange(workflow_notified, false);
-    auto stats = co_await run_intake(events, cfg);
+    if (!intake_guard)
+      intake_guard = std::make_unique<IntakeGuard>(io.get_executor(), events_conninfo, opts.instance, cfg.database.timeout);
+    auto stats = co_await run_intake(events, cfg, intake_guard.get());
     (by_notify ? events_by_notify : events_by_poll) += static_cast<std::uint64_t>(stats.events);
     caught_up_once = true;
     if (stats.jobs_created > 0) scheduler_wake.notify();
@@ -181,7 +188,10 @@ struct Reactor::Impl {
       try {
         const int free = cfg.jobs.slots - running_jobs;
         std::vector<JobRef> jobs;
-        if (free > 0) jobs = co_await store->claim(free);
+        // Storage that refuses writes: no new job until it takes them again.
+        const bool storage_ok = ctx->storage_gate.open();
+        if (!storage_ok) wait = std::min<Duration>(wait, std::chrono::seconds(1));
+        if (free > 0 && storage_ok) jobs = co_await store->claim(free);
         for (const auto& j : jobs) {
           ++running_jobs;
           asio::co_spawn(
@@ -261,6 +271,7 @@ struct Reactor::Impl {
       if (!healthy) {
         log::warn("notifications unavailable: polling every " + format_duration(cfg.import.degraded_poll_interval));
         (for_events ? events : importer()).close_idle();
+        if (for_events && intake_guard) intake_guard->close_idle();
       }
       intake_wake.notify();
       waiter_wake.notify();
@@ -283,6 +294,24 @@ struct Reactor::Impl {
     log_wake.notify();
     handoff_wake.notify();
     annotation_wake.notify();
+    lock_wake.notify();
+  }
+
+  // The instance lock goes with its session: after a database restart it is taken again.
+  asio::awaitable<void> instance_lock_loop() {
+    while (!stopping) {
+      co_await lock_wake.wait_for(std::max<Duration>(cfg.jobs.lease / 3, std::chrono::seconds(1)));
+      if (stopping) break;
+      try {
+        co_await instance_lock->keep();
+      } catch (const InstanceTaken& e) {
+        // Most often our own half-open session that the server has not dropped yet.
+        log::warn("the instance lock is held by another session; trying again",
+                  {{"instance", opts.instance}, {"error", e.what()}});
+      } catch (const std::exception& e) {
+        log::warn("cannot check the instance lock; retrying", {{"error", e.what()}});
+      }
+    }
   }
 
   // Throttled log lines get their summary when their window ends, not at the next line.
@@ -338,6 +367,10 @@ struct Reactor::Impl {
   }
 
   asio::awaitable<int> run() {
+    // Before anything else (the HTTP port, the leases): one live process per instance name.
+    instance_lock = std::make_unique<InstanceLock>(io.get_executor(), events_conninfo, opts.instance,
+                                                   cfg.database.timeout);
+    co_await instance_lock->acquire();
     if (!cfg.http.listen.empty()) {
       health = std::make_unique<Health>(events, same_db ? nullptr : &importer_own, [this] { return snapshot(); });
       http = std::make_unique<HttpEndpoint>(io.get_executor(), cfg.http.listen,
@@ -369,7 +402,7 @@ struct Reactor::Impl {
           .first->second.observe(seconds);
     });
     ctx = std::make_unique<PipelineContext>(
-        PipelineContext{cfg, std::move(storage), *store, importer(), same_db, workers, {}, {}, {}, {}});
+        PipelineContext{cfg, std::move(storage), *store, importer(), same_db, workers, {}, {}, {}, {}, StorageGate{}});
     ctx->omero = make_omero_link(cfg, process_environment());
     ctx->wake_scheduler = [this] { scheduler_wake.notify(); };
     // SIGHUP: group mappings edited by the operator take effect without a restart.
@@ -404,6 +437,7 @@ struct Reactor::Impl {
     spawn_loop([this] { return log_flush_loop(); });
     spawn_loop([this] { return handoff_loop(); });
     if (ctx->omero && ctx->omero->annotations) spawn_loop([this] { return annotation_loop(); });
+    spawn_loop([this] { return instance_lock_loop(); });
     if (opts.once) spawn_loop([this] { return once_monitor(); });
 
     while (!stopping) co_await stop_wake.wait_for(std::chrono::hours(24));

@@ -47,6 +47,10 @@ struct AbsolutePath {
   void operator()(const std::string& value) const;
   void operator()(const std::filesystem::path& value) const { (*this)(value.string()); }
 };
+struct FileIfPresent {  // a file the daemon reads: absent is allowed, a directory or a FIFO is not
+  void operator()(const std::filesystem::path& value) const;
+  void operator()(const std::vector<std::filesystem::path>& values) const;
+};
 struct PathTemplate {  // see expand_template
   bool may_be_empty = false;
   bool needs_job_id = false;  // one file per job: without {job_id} every job would share it
@@ -72,8 +76,8 @@ void visit_config(C& c, V& v) {
   v.field("database", "importer_pool_size", c.database.importer_pool_size, AtLeast<int>{1});
   v.field("database", "timeout", c.database.timeout, Positive{});
 
-  v.field("importer", "settings", c.importer.settings, AbsolutePath{});
-  v.field("importer", "group_mappings", c.importer.group_mappings);
+  v.field("importer", "settings", c.importer.settings, AbsolutePath{}, FileIfPresent{});
+  v.field("importer", "group_mappings", c.importer.group_mappings, FileIfPresent{});
   v.field("importer", "base_dir_override", c.importer.base_dir_override, AbsolutePath{.may_be_empty = true});
 
   v.field("results", "zip", c.results.zip, PathTemplate{.needs_job_id = true});

@@ -38,6 +38,9 @@ struct IntakeStats {
   std::int64_t cursor = 0;
 };
 
-boost::asio::awaitable<IntakeStats> run_intake(pg::Pool& events, const Config& cfg);
+class IntakeGuard;
+// With a guard, each event is marked before it is decoded and a poison event is skipped
+// (intake_guard.hpp).
+boost::asio::awaitable<IntakeStats> run_intake(pg::Pool& events, const Config& cfg, IntakeGuard* guard = nullptr);
 
 }  // namespace biomero_reactor

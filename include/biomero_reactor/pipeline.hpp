@@ -6,7 +6,8 @@
 //   archived  --insert upload orders-->  submitted
 //   submitted --importer's stage (import_waiter)-->  imported | failed | archived again
 // Permanent failures end the job at once as IMPORT_FAILED; transient ones retry with
-// backoff up to jobs.max_attempts.
+// backoff up to jobs.max_attempts, storage ones up to jobs.transient_retry_total
+// (failure_policy.hpp).
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <functional>
@@ -14,6 +15,7 @@
 #include <string>
 
 #include "biomero_reactor/config.hpp"
+#include "biomero_reactor/failure_policy.hpp"
 #include "biomero_reactor/group_storage.hpp"
 #include "biomero_reactor/import_task.hpp"
 #include "biomero_reactor/job_store.hpp"
@@ -41,6 +43,7 @@ struct PipelineContext {
   Counters counters;
   Projections projections;  // BIOMERO's projection tables seen so far
   std::shared_ptr<OmeroLink> omero;  // null without omero.web.url
+  StorageGate storage_gate;  // closed while a group folder refuses writes (failure_policy.hpp)
   [[nodiscard]] pg::Pool& events() const { return jobs.pool(); }
 };
 

@@ -2,6 +2,7 @@
 // Points where a test build can interfere with the daemon (the fault tests kill it right
 // after a given step commits, as a SIGKILL would). The shipped binary never sets them:
 // only test/support/reactor_with_hooks.cpp does, from its own environment.
+#include <cstdint>
 #include <functional>
 #include <string_view>
 
@@ -11,6 +12,8 @@ namespace biomero_reactor::test_hooks {
 
 // Called after a job's transition to `state` committed.
 inline std::function<void(JobState state)> step_committed;
+// Called after intake committed its mark for a WorkflowCompleted event, before decoding it.
+inline std::function<void(std::int64_t event_id)> event_marked;
 
 // Called at a named point inside a step, e.g. "omero_container_resolved" (an OMERO
 // container found or created, not yet recorded on the job).

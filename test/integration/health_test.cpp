@@ -200,8 +200,9 @@ BOOST_FIXTURE_TEST_CASE(metrics_count_the_job_its_bytes_and_the_event_that_start
   BOOST_TEST(m.at("biomero_reactor_listener_reconnects_total{database=\"events\"}") == 0);
   BOOST_TEST(m.at("biomero_reactor_database_up") == 1);
   BOOST_TEST(m.count("biomero_reactor_notification_queue_usage") == 1U);
-  BOOST_TEST(m.at("biomero_reactor_build_info{version=\"" BIOMERO_REACTOR_VERSION "\",schema=\"" +
-                  std::to_string(binary_schema_version()) + "\"}") == 1);
+  const std::string build_info = "biomero_reactor_build_info{version=\"" BIOMERO_REACTOR_VERSION "\",schema=\"" +
+                                 std::to_string(binary_schema_version()) + "\"}";
+  BOOST_TEST(m.at(build_info) == 1);
   // One observation per step the job went through.
   for (const char* state : {"started", "archiving", "archived", "submitted", "imported"}) {
     BOOST_TEST(m.at(std::string("biomero_reactor_step_duration_seconds_count{state=\"") + state + "\"}") == 1);

@@ -2,6 +2,8 @@
 //   BIOMERO_REACTOR_TEST_STOP_AT_STEP=<state>  exit(137) right after a job's transition to
 //   <state> commits, or when a step reaches the named point (test_hooks::point_reached), as
 //   a SIGKILL at that moment would.
+//   BIOMERO_REACTOR_TEST_CRASH_AT_EVENT=<event id>  exit(137) once intake has marked that
+//   WorkflowCompleted event and before it decodes it (a poison event).
 // The shipped binary (src/main.cpp) has no such switch.
 #include <unistd.h>
 
@@ -24,6 +26,13 @@ int main(int argc, char** argv) {
     test_hooks::point_reached = [at = std::string(step)](std::string_view point) {
       if (point != at) return;
       log::warn("stopping at point (test hook)", {{"point", at}});
+      ::_exit(137);
+    };
+  }
+  if (const char* event = std::getenv("BIOMERO_REACTOR_TEST_CRASH_AT_EVENT")) {
+    test_hooks::event_marked = [at = std::stoll(event)](std::int64_t id) {
+      if (id != at) return;
+      log::warn("crashing at an event (test hook)", {{"event_id", id}});
       ::_exit(137);
     };
   }

@@ -1,7 +1,11 @@
 #include "biomero_reactor/config.hpp"
 #include "biomero_reactor/conninfo.hpp"
 
+#include <unistd.h>
+
 #include <boost/test/unit_test.hpp>
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <string>
 
@@ -325,6 +329,39 @@ BOOST_AUTO_TEST_CASE(a_bad_url_from_the_environment_names_the_variable_not_the_p
   BOOST_TEST(e.key == "database.events_url");
   BOOST_TEST(contains(e.what(), "SQLALCHEMY_URL"));
   BOOST_TEST(!contains(e.what(), "hunter2"));
+}
+
+// Item 17: a path the daemon reads as a file that is a directory would read as an empty
+// file (no settings, no mappings) without a word; it is refused, naming the key.
+BOOST_AUTO_TEST_CASE(a_settings_or_mappings_path_that_is_a_directory_is_refused_naming_the_key) {
+  const auto dir = std::filesystem::temp_directory_path() / ("config-test-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir / "settings.yml");
+  std::filesystem::create_directories(dir / "mappings.json");
+  const auto settings = error_of("importer:\n  settings: " + (dir / "settings.yml").string() + "\n");
+  BOOST_TEST(settings.key == "importer.settings");
+  BOOST_TEST(contains(settings.what(), "is a directory"));
+  const auto mappings = error_of("importer:\n  group_mappings: [" + (dir / "mappings.json").string() + "]\n");
+  BOOST_TEST(mappings.key == "importer.group_mappings");
+  BOOST_TEST(contains(mappings.what(), "is a directory"));
+  const auto env = error_of("", environment({{"IMPORTER_CONFIG_PATH", (dir / "settings.yml").string()}}));
+  BOOST_TEST(env.key == "importer.settings");
+  BOOST_TEST(contains(env.what(), "IMPORTER_CONFIG_PATH"));
+  // Absent files stay allowed (the importer's defaults apply); regular files load.
+  std::ofstream(dir / "real.yml") << "base_dir: /data\n";
+  BOOST_TEST(from_yaml("importer:\n  settings: " + (dir / "real.yml").string() + "\n").importer.settings ==
+             dir / "real.yml");
+  BOOST_TEST(from_yaml("importer:\n  settings: " + (dir / "absent.yml").string() + "\n").importer.settings ==
+             dir / "absent.yml");
+  std::filesystem::remove_all(dir);
+}
+
+BOOST_AUTO_TEST_CASE(an_empty_or_directory_config_path_is_refused_naming_the_file) {
+  BOOST_CHECK_EXCEPTION((void)load_config("", no_environment), ConfigError,
+                        [](const ConfigError& e) { return contains(e.what(), "empty"); });
+  const auto dir = std::filesystem::temp_directory_path();
+  BOOST_CHECK_EXCEPTION((void)load_config(dir, no_environment), ConfigError, [&](const ConfigError& e) {
+    return contains(e.what(), dir.string()) && contains(e.what(), "is a directory");
+  });
 }
 
 BOOST_AUTO_TEST_CASE(the_description_hides_passwords_and_loads_back_as_the_same_config) {
