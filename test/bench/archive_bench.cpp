@@ -8,6 +8,9 @@
 // each tool is also timed followed by syncfs(2) on the target, the fair comparison for
 // durability.
 //
+// It also measures what SHA256SUMS costs (extraction with and without hashing, same run)
+// and `verify` against `sha256sum -c` on the same extracted tree.
+//
 // Usage: bench_archive_bench [--scale F]   (F scales every size; default 1)
 #include <archive.h>
 #include <archive_entry.h>
@@ -25,6 +28,7 @@
 #include <vector>
 
 #include "biomero_reactor/archive.hpp"
+#include "biomero_reactor/checksums.hpp"
 #include "biomero_reactor/fs_util.hpp"
 
 namespace fs = std::filesystem;
@@ -34,6 +38,8 @@ namespace {
 
 constexpr int runs = 5;
 const std::string ours = "extract_archive (durable)";
+const std::string no_hash = "extract_archive, no SHA256";
+const std::string verify_tool = "verify (2 threads)";
 
 // Compressible but not trivial: 16 symbols drawn at random (deflate gets about 1.9x).
 void fill_text(std::vector<char>& buffer, std::uint64_t& state) {
@@ -194,15 +200,17 @@ int main(int argc, char** argv) {
       std::printf("%s: %llu bytes in a %llu-byte zip\n", spec.label.c_str(), static_cast<unsigned long long>(bytes),
                   static_cast<unsigned long long>(fs::file_size(zip)));
       std::fflush(stdout);
-      const auto extract = [&](std::size_t threads) {
-        return [&zip, threads](const fs::path& dir) {
+      const auto extract = [&](std::size_t threads, bool checksums = true) {
+        return [&zip, threads, checksums](const fs::path& dir) {
           ExtractLimits limits;
           limits.threads = threads;
+          limits.checksums = checksums;
           static_cast<void>(extract_archive(zip, dir, limits));
         };
       };
       const std::vector<Tool> tools{
           {ours, extract(ExtractLimits{}.threads)},
+          {no_hash, extract(ExtractLimits{}.threads, false)},
           {"extract_archive, 1 thread", extract(1)},
           {"bsdtar -xf", [&](const fs::path& dir) { run_command("bsdtar -xf " + quoted(zip) + " -C " + quoted(dir)); }},
           {"bsdtar -xf + syncfs",
@@ -221,6 +229,27 @@ int main(int argc, char** argv) {
       const std::vector<double> seconds = best_of(scratch, tools, spec.files >= 100);
       for (std::size_t t = 0; t < tools.size(); ++t) {
         rows.push_back({spec.label, tools[t].name, seconds[t], bytes});
+      }
+      // Reading an archived tree back: verify (two threads) against coreutils, both on a
+      // warm page cache, best of `runs`.
+      {
+        const fs::path tree = work / "verify";
+        fs::create_directories(tree);
+        ExtractStats stats = extract_archive(zip, tree, ExtractLimits{});
+        write_file_durable(tree / "SHA256SUMS", sha256sums_text(std::move(stats.digests)));
+        double verify_s = 1e9, coreutils_s = 1e9;
+        for (int r = 0; r < runs; ++r) {
+          auto t0 = std::chrono::steady_clock::now();
+          if (!verify_job_dir(tree, 2).problems.empty()) throw std::runtime_error("verify found problems");
+          verify_s = std::min(verify_s, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+          t0 = std::chrono::steady_clock::now();
+          run_command("cd " + quoted(tree) + " && sha256sum --quiet --strict -c SHA256SUMS");
+          coreutils_s =
+              std::min(coreutils_s, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+        }
+        rows.push_back({spec.label, verify_tool, verify_s, bytes});
+        rows.push_back({spec.label, "sha256sum -c", coreutils_s, bytes});
+        fs::remove_all(tree);
       }
       fs::remove(zip);
     }
@@ -269,6 +298,12 @@ int main(int argc, char** argv) {
         "%-26s %13.2fx %13.2fx %13.2fx %13.2fx\n", spec.label.c_str(),
         seconds_of(rows, spec.label, "bsdtar -xf") / mine, seconds_of(rows, spec.label, "bsdtar -xf + syncfs") / mine,
         seconds_of(rows, spec.label, "unzip -q") / mine, seconds_of(rows, spec.label, "unzip -q + syncfs") / mine);
+  }
+  std::printf("\n%-26s %18s %22s\n", "", "SHA256 cost", "verify vs sha256sum -c");
+  for (const ZipSpec& spec : specs) {
+    const double with = seconds_of(rows, spec.label, ours), without = seconds_of(rows, spec.label, no_hash);
+    std::printf("%-26s %17.1f%% %21.2fx\n", spec.label.c_str(), (with / without - 1.0) * 100.0,
+                seconds_of(rows, spec.label, "sha256sum -c") / seconds_of(rows, spec.label, verify_tool));
   }
   return 0;
 }
