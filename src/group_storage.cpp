@@ -171,6 +171,10 @@ std::string fix_for(const fs::path& group_base) {
 
 StorageSettings load_storage_settings(const Config& config) {
   StorageSettings settings;
+  // Stamped before reading: a file changed while it is read is read again next time.
+  if (config.importer.base_dir_override.empty())
+    settings.sources.emplace_back(config.importer.settings, file_stamp(config.importer.settings));
+  for (const auto& file : config.importer.group_mappings) settings.sources.emplace_back(file, file_stamp(file));
   settings.base_dir = read_base_dir(config, settings.warnings);
   for (const auto& file : config.importer.group_mappings) merge_mappings(file, settings);
   for (const auto& id : settings.mapping_order) {

@@ -9,6 +9,7 @@
 #include "biomero_reactor/metadata.hpp"
 #include "biomero_reactor/omero_step.hpp"
 #include "biomero_reactor/on_workers.hpp"
+#include "biomero_reactor/storage_refresh.hpp"
 
 namespace biomero_reactor {
 
@@ -39,6 +40,7 @@ Workflow with_handoff_inputs(Workflow wf, Job& job) {
 }
 
 asio::awaitable<void> handoff_archive_step(PipelineContext& ctx, Job& job, const Workflow& wf) {
+  refresh_storage(ctx.storage, ctx.cfg, false);  // the mappings current now
   const HandoffManifest m = manifest_of(job);
   const std::string group = job.group_name.value_or(m.group_name);
   const std::string user = job.user_name.value_or(m.user_name);

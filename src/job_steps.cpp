@@ -12,6 +12,7 @@
 #include "biomero_reactor/job_dir.hpp"
 #include "biomero_reactor/log.hpp"
 #include "biomero_reactor/settle.hpp"
+#include "biomero_reactor/storage_refresh.hpp"
 #include "biomero_reactor/metadata.hpp"
 #include "biomero_reactor/omero_step.hpp"
 #include "biomero_reactor/on_workers.hpp"
@@ -43,6 +44,7 @@ ImageSet images_from(const std::optional<std::string>& json) {
 }
 
 asio::awaitable<void> archive_step(PipelineContext& ctx, Job& job, const Workflow& wf) {
+  refresh_storage(ctx.storage, ctx.cfg, false);  // the mappings current now
   const Names names = co_await job_names(ctx, wf);
   const fs::path base = group_base_path(ctx.storage, names.group);
   check_destination(ctx, wf, job, names.group);  // fail before archiving if none

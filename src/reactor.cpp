@@ -24,6 +24,7 @@
 #include "biomero_reactor/omero_step.hpp"
 #include "biomero_reactor/pipeline.hpp"
 #include "biomero_reactor/reload_signal.hpp"
+#include "biomero_reactor/storage_refresh.hpp"
 #include "biomero_reactor/systemd_notify.hpp"
 #include "biomero_reactor/wakeup.hpp"
 
@@ -455,19 +456,9 @@ struct Reactor::Impl {
     co_return 0;
   }
 
-  // Re-reads importer.settings and the group mapping files; a file that no longer reads
-  // keeps the mappings in force (the error is logged, the daemon goes on).
+  // SIGHUP: importer.settings and the group mapping files read again (storage_refresh.hpp).
   void reload_storage() {
-    if (!ctx) return;
-    try {
-      StorageSettings fresh = load_storage_settings(cfg);
-      for (const auto& w : fresh.warnings) log::warn(w);
-      log::info("group mappings reloaded",
-                {{"base_dir", fresh.base_dir.string()}, {"groups", static_cast<std::int64_t>(fresh.mappings.size())}});
-      ctx->storage = std::move(fresh);
-    } catch (const std::exception& e) {
-      log::error("group mappings not reloaded; keeping the ones in force", {{"error", e.what()}});
-    }
+    if (ctx) refresh_storage(ctx->storage, cfg, true);
   }
 };
 

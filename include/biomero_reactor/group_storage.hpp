@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "biomero_reactor/config.hpp"
+#include "biomero_reactor/fs_util.hpp"
 
 namespace biomero_reactor {
 
@@ -35,6 +36,9 @@ struct StorageSettings {
   std::vector<std::string> mapping_order;
   // Absent files and ignored entries, for the caller to log.
   std::vector<std::string> warnings;
+  // The files read (importer.settings, each group mappings file) as they were just before
+  // reading them: size, mtime, inode; nullopt for an absent one (storage_refresh.hpp).
+  std::vector<std::pair<std::filesystem::path, std::optional<FileStamp>>> sources;
 };
 
 // Reads importer.settings (or importer.base_dir_override) and every importer.group_mappings

@@ -58,12 +58,49 @@ BOOST_AUTO_TEST_CASE(sighup_reloads_the_group_mappings_for_the_next_job) {
   write_job_results(tree.path() / "results", "1234");
   SampleWorkflow wf;
   write_workflow(db, wf);
-  BOOST_TEST(eventually([&] {
-    return db.count("SELECT count(*) FROM biomero_reactor.jobs WHERE job_dir LIKE '%/data/facility/demo/.analyzed/%'") ==
-           1;
-  }),
-             reactor->output());
+  BOOST_TEST(
+      eventually([&] {
+        return db.count(
+                   "SELECT count(*) FROM biomero_reactor.jobs WHERE job_dir LIKE '%/data/facility/demo/.analyzed/%'") ==
+               1;
+      }),
+      reactor->output());
   BOOST_TEST(reactor->running());
+  reactor->signal(SIGTERM);
+  BOOST_TEST(reactor->wait(30s).value_or(-1) == 0, reactor->output());
+}
+
+// No signal at all: an admin rewrites the mappings in OMERO.biomero while the daemon
+// runs, and the next job lands where the new mapping says; the log says what changed.
+BOOST_AUTO_TEST_CASE(a_mapping_file_rewritten_while_running_changes_where_the_next_job_lands) {
+  TestDb db;
+  TempTree tree;
+  fs::create_directories(tree.path() / "data");
+  const fs::path mappings =
+      tree.write("biomero-config.json", R"({"group_mappings": {"3": {"folder": "old", "groupName": "Demo"}}})");
+  std::string yaml = pipeline_yaml(tree.path());
+  const std::string none = "group_mappings: []";
+  yaml.replace(yaml.find(none), none.size(), "group_mappings: [" + mappings.string() + "]");
+  const fs::path config = write_reactor_config(tree.path(), db.conninfo(), yaml);
+  auto reactor = start_reactor(config, tree.path() / "reactor.log");
+  BOOST_REQUIRE(eventually([&] { return reactor->output().find("biomero-reactor started") != std::string::npos; }));
+
+  // Written aside and renamed into place, as editors and OMERO.biomero do.
+  tree.write("biomero-config.json.new", R"({"group_mappings": {"3": {"folder": "labs/new", "groupName": "Demo"}}})");
+  fs::rename(tree.path() / "biomero-config.json.new", mappings);
+  write_job_results(tree.path() / "results", "1234");
+  SampleWorkflow wf;
+  write_workflow(db, wf);
+  BOOST_TEST(
+      eventually([&] {
+        return db.count("SELECT count(*) FROM biomero_reactor.jobs WHERE job_dir LIKE '%/data/labs/new/.analyzed/%'") ==
+               1;
+      }),
+      reactor->output());
+  BOOST_TEST(!fs::exists(tree.path() / "data" / "old"));
+  BOOST_TEST(
+      reactor->output().find(R"(group 3: folder \"old\", group \"Demo\" -> folder \"labs/new\")") != std::string::npos,
+      reactor->output());
   reactor->signal(SIGTERM);
   BOOST_TEST(reactor->wait(30s).value_or(-1) == 0, reactor->output());
 }

@@ -7,6 +7,8 @@
 #include <cstdlib>
 #include <fstream>
 
+#include "biomero_reactor/storage_refresh.hpp"
+
 using namespace biomero_reactor;
 namespace fs = std::filesystem;
 
@@ -233,6 +235,30 @@ BOOST_FIXTURE_TEST_CASE(the_probe_fails_on_a_read_only_group_folder, Scratch) {
   BOOST_TEST(contains(result.detail, "grant uid " + std::to_string(::geteuid())));
   BOOST_TEST(contains(result.detail, group_base.string()));
   BOOST_TEST(!fs::exists(group_base / ".analyzed"));
+}
+
+BOOST_FIXTURE_TEST_CASE(a_rewritten_mapping_file_is_noticed_and_its_changes_described, Deployment) {
+  write("biomero-config.json", R"({"group_mappings": {"3": {"folder": "alpha", "groupName": "team-a"},)"
+                               R"( "4": {"folder": "beta", "groupName": "team-b"}}})");
+  StorageSettings current = load_storage_settings(config);
+  BOOST_TEST(!storage_sources_changed(current));
+  BOOST_TEST(!refresh_storage(current, config, false));  // nothing changed: nothing read
+  write("group-mappings.json", R"({"3": {"folder": "alpha2", "groupName": "team-a"},)"
+                               R"( "5": {"folder": "gamma", "groupName": "team-c"}})");  // was absent
+  BOOST_TEST(storage_sources_changed(current));
+  const StorageSettings before = current;
+  BOOST_TEST(refresh_storage(current, config, false));
+  BOOST_TEST(group_base_path(current, "team-a") == data() / "alpha2");
+  const auto changes = mapping_changes(before, current);
+  BOOST_REQUIRE_EQUAL(changes.size(), 2U);
+  BOOST_TEST(changes[0] == R"(group 3: folder "alpha", group "team-a" -> folder "alpha2", group "team-a")");
+  BOOST_TEST(changes[1] == R"(group 5 mapped: folder "gamma", group "team-c")");
+  BOOST_TEST(mapping_changes(current, before).size() == 2U);
+  // A broken edit keeps the mappings in force and is reported once, not at every job.
+  write("group-mappings.json", "{ broken");
+  BOOST_TEST(refresh_storage(current, config, false));
+  BOOST_TEST(group_base_path(current, "team-a") == data() / "alpha2");
+  BOOST_TEST(!refresh_storage(current, config, false));
 }
 
 BOOST_AUTO_TEST_SUITE_END()
