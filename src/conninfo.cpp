@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "biomero_reactor/pg.hpp"
+#include "biomero_reactor/units.hpp"
 
 namespace biomero_reactor {
 
@@ -29,14 +30,6 @@ bool is_space(char c) {
 std::string trim_trailing_space(std::string text) {
   while (!text.empty() && is_space(text.back())) text.pop_back();
   return text;
-}
-
-std::optional<std::uint64_t> parse_digits(std::string_view digits) {
-  std::uint64_t value = 0;
-  if (digits.empty()) return std::nullopt;
-  auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
-  if (ec != std::errc{} || end != digits.data() + digits.size()) return std::nullopt;
-  return value;
 }
 
 using PgOptions = std::unique_ptr<PQconninfoOption, decltype(&PQconninfoFree)>;

@@ -25,14 +25,6 @@ bool is_alpha(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
 }
 
-// A run of decimal digits as an unsigned number; nullopt on overflow or if not all digits.
-std::optional<std::uint64_t> parse_digits(std::string_view digits) {
-  std::uint64_t value = 0;
-  if (digits.empty()) return std::nullopt;
-  auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
-  if (ec != std::errc{} || end != digits.data() + digits.size()) return std::nullopt;
-  return value;
-}
 
 struct Unit {
   std::string_view name;
@@ -43,6 +35,14 @@ constexpr std::array<Unit, 5> duration_units{
     {{"d", 86'400'000}, {"h", 3'600'000}, {"m", 60'000}, {"s", 1'000}, {"ms", 1}}};
 
 }  // namespace
+
+std::optional<std::uint64_t> parse_digits(std::string_view digits) {
+  std::uint64_t value = 0;
+  if (digits.empty()) return std::nullopt;
+  auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
+  if (ec != std::errc{} || end != digits.data() + digits.size()) return std::nullopt;
+  return value;
+}
 
 Duration parse_duration(std::string_view text) {
   const auto invalid = [&](std::string_view why) {

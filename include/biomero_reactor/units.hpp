@@ -2,6 +2,7 @@
 // Durations and byte sizes as operators write them in the configuration, and back.
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -21,5 +22,9 @@ using Duration = std::chrono::milliseconds;
 [[nodiscard]] std::uint64_t parse_size(std::string_view text);
 // The largest whole binary unit parse_size reads back: 10737418240 -> "10GiB".
 [[nodiscard]] std::string format_size(std::uint64_t bytes);
+
+// A run of decimal digits as an unsigned number; nullopt when empty, on overflow, or if
+// not all digits (no sign, no spaces).
+[[nodiscard]] std::optional<std::uint64_t> parse_digits(std::string_view digits);
 
 }  // namespace biomero_reactor
