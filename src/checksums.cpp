@@ -67,9 +67,8 @@ std::string sha256_hex(std::string_view bytes) {
 std::string sha256_file_hex(const fs::path& path, std::uint64_t* bytes) {
   const UniqueFd fd(::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
   if (!fd) throw_system_error(errno, "cannot open", path);
-  ::posix_fadvise(fd.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
   Sha256 h;
-  std::vector<char> buffer(1 << 20);
+  thread_local std::vector<char> buffer(std::size_t{1} << 20);  // one per thread, not per file
   for (;;) {
     const ssize_t got = ::read(fd.get(), buffer.data(), buffer.size());
     if (got < 0 && errno == EINTR) continue;
