@@ -5,6 +5,7 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/program_options.hpp>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
@@ -330,6 +331,14 @@ int cmd_run(const Config& cfg, RunOptions opts) {
     io.stop();
   });
   io.run();
+  if (const int busy = reactor.workers_busy(); busy > 0) {
+    // A worker blocked in a read (a hung mount) can be neither joined nor killed: a stop
+    // ends the process anyway, within jobs.shutdown_grace. Leases expire; jobs resume.
+    log::warn("exiting without waiting for worker threads still in a file step", {{"workers_busy", busy}});
+    std::cout.flush();
+    std::fflush(nullptr);
+    std::_Exit(code);
+  }
   return code;
 }
 

@@ -65,10 +65,12 @@ asio::awaitable<void> handoff_archive_step(PipelineContext& ctx, Job& job, const
                              static_cast<std::size_t>(ctx.cfg.limits.extract_threads)};
   // With OMERO annotations the importer need not attach metadata.csv to the images.
   const bool csv_next_to_images = !(ctx.omero && ctx.omero->annotations);
-  // Named, capturing by reference only (docs/HACKING.md, coroutine rules).
-  const auto build = [&] {
-    JobDir built = build_job_dir(base, wf.id, job.slurm_job_id, src, limits, csv, csv_next_to_images,
-                                 ctx.cfg.limits.max_log_bytes);
+  const std::uint64_t max_log_bytes = ctx.cfg.limits.max_log_bytes;
+  const Uuid workflow_id = wf.id;
+  const std::string slurm_job_id = job.slurm_job_id;
+  // Named, capturing by value: a timed-out step leaves it running (on_workers.hpp).
+  const auto build = [base, workflow_id, slurm_job_id, src, limits, csv, csv_next_to_images, max_log_bytes] {
+    JobDir built = build_job_dir(base, workflow_id, slurm_job_id, src, limits, csv, csv_next_to_images, max_log_bytes);
     // Published: the spool's copies are no longer needed (the zip is the job directory's
     // own link now). A crash before this leaves them; the next attempt finds the
     // directory published and removes them then.

@@ -72,8 +72,13 @@ asio::awaitable<HttpAnswer> Health::readiness() {
     reasons.emplace_back("group storage base_dir " + s.base_dir->string() + " is not writable as uid " +
                          std::to_string(::getuid()) + ": " + std::strerror(errno));
   }
+  if (s.workers > 0 && s.workers_stuck >= s.workers) {
+    reasons.emplace_back("every worker thread (" + std::to_string(s.workers) +
+                         ") is stuck in a file step past jobs.file_step_timeout (a hung mount?)");
+  }
   const bool ready = reasons.empty();
   boost::json::object body;
+  if (s.workers_stuck > 0) body["workers_stuck"] = s.workers_stuck;
   body["ready"] = ready;
   if (ready)
     body["poll_only"] = s.poll_only;
@@ -119,6 +124,8 @@ asio::awaitable<HttpAnswer> Health::metrics() {
   m.counter("biomero_reactor_bytes_copied_total", "Bytes copied into .analyzed trees.",
             static_cast<double>(c.bytes_copied));
   m.gauge("biomero_reactor_jobs_running", "Job steps running in this process.", s.running_jobs);
+  m.gauge("biomero_reactor_workers_stuck",
+          "Worker threads still in a file step that was given up after jobs.file_step_timeout.", s.workers_stuck);
   for (const auto& [state, h] : s.step_durations) {
     m.histogram("biomero_reactor_step_duration_seconds", "Time from a job's previous state to this one.", h,
                 {{"state", state}});

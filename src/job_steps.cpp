@@ -11,12 +11,14 @@
 #include "biomero_reactor/event_store.hpp"
 #include "biomero_reactor/job_dir.hpp"
 #include "biomero_reactor/log.hpp"
-#include "biomero_reactor/settle.hpp"
 #include "biomero_reactor/storage_refresh.hpp"
 #include "biomero_reactor/metadata.hpp"
 #include "biomero_reactor/omero_step.hpp"
 #include "biomero_reactor/on_workers.hpp"
 #include "biomero_reactor/orders.hpp"
+#include "biomero_reactor/results_wait.hpp"
+#include "biomero_reactor/settle.hpp"
+#include "biomero_reactor/test_hooks.hpp"
 #include "biomero_reactor/wakeup.hpp"
 
 namespace biomero_reactor {
@@ -49,10 +51,14 @@ asio::awaitable<void> archive_step(PipelineContext& ctx, Job& job, const Workflo
   const fs::path base = group_base_path(ctx.storage, names.group);
   check_destination(ctx, wf, job, names.group);  // fail before archiving if none
   const fs::path dir = job_dir_path(base, wf.id, job.slurm_job_id);
-  co_await commit_transition(ctx, job, JobState::archiving, dir.string(),
-                             [&](pg::Connection& c) -> asio::awaitable<void> {
-                               co_await ctx.jobs.record_archiving(c, job, names.group, names.user, dir.string());
-                             });
+  // A parked job (waiting for its results) comes back already archiving, its wait begun.
+  const bool parked = job.state == JobState::archiving && job.results_waited.has_value();
+  if (!parked) {
+    co_await commit_transition(ctx, job, JobState::archiving, dir.string(),
+                               [&](pg::Connection& c) -> asio::awaitable<void> {
+                                 co_await ctx.jobs.record_archiving(c, job, names.group, names.user, dir.string());
+                               });
+  }
 
   JobSources src;
   const auto expand = [&](const std::string& t) { return fs::path(expand_template(t, job.slurm_job_id, wf.id.str())); };
@@ -61,12 +67,25 @@ asio::awaitable<void> archive_step(PipelineContext& ctx, Job& job, const Workflo
     src.dir = awaited;
   else
     src.zip = awaited;
-  const SettleResult results = co_await wait_until_settled(awaited, ctx.cfg.results.settle, ctx.cfg.results.wait);
-  if (results == SettleResult::missing) {
+  const SettleResult seen = co_await look_at_results(awaited, ctx.cfg.results.settle);
+  const ResultsWait w =
+      decide_results_wait(seen, job.results_waited.value_or(Duration(0)), ctx.cfg.results.wait, ctx.cfg.results.settle);
+  if (w.verdict == ResultsVerdict::park) {
+    co_await ctx.jobs.park(job, w.delay);
+    if (!parked) {
+      log::info("results not complete yet; the job waits for them without holding a slot",
+                {{"workflow_id", wf.id.str()},
+                 {"job_id", job.slurm_job_id},
+                 {"path", awaited.string()},
+                 {"wait", format_duration(ctx.cfg.results.wait)}});
+    }
+    co_return;
+  }
+  if (w.verdict == ResultsVerdict::missing) {
     throw PermanentError("the results of job " + job.slurm_job_id + " did not appear at " + awaited.string() +
                          " within " + format_duration(ctx.cfg.results.wait) + " (results.zip / results.dir)");
   }
-  if (results == SettleResult::not_settled) {  // still being written: looked at again later
+  if (w.verdict == ResultsVerdict::still_changing) {  // still being written: looked at again later
     throw std::runtime_error("the results of job " + job.slurm_job_id + " at " + awaited.string() +
                              " were still changing (or not a complete zip) after " +
                              format_duration(ctx.cfg.results.wait));
@@ -82,12 +101,15 @@ asio::awaitable<void> archive_step(PipelineContext& ctx, Job& job, const Workflo
   const std::string csv = metadata_csv(wf, job.slurm_job_id, names.user, names.group);
   const ExtractLimits limits{ctx.cfg.limits.max_total_bytes, ctx.cfg.limits.max_entries, ctx.cfg.limits.max_ratio,
                              static_cast<std::size_t>(ctx.cfg.limits.extract_threads)};
-  // Named, capturing by reference only (see docs/HACKING.md, coroutine rules).
   // With OMERO annotations the importer need not attach metadata.csv to the images.
   const bool csv_next_to_images = !(ctx.omero && ctx.omero->annotations);
-  const auto build = [&] {
-    return build_job_dir(base, wf.id, job.slurm_job_id, src, limits, csv, csv_next_to_images,
-                         ctx.cfg.limits.max_log_bytes);
+  const std::uint64_t max_log_bytes = ctx.cfg.limits.max_log_bytes;
+  const Uuid workflow_id = wf.id;
+  const std::string slurm_job_id = job.slurm_job_id;
+  // Named, capturing by value: a timed-out step leaves it running (on_workers.hpp).
+  const auto build = [base, workflow_id, slurm_job_id, src, limits, csv, csv_next_to_images, max_log_bytes] {
+    if (test_hooks::file_step_started) test_hooks::file_step_started(slurm_job_id);
+    return build_job_dir(base, workflow_id, slurm_job_id, src, limits, csv, csv_next_to_images, max_log_bytes);
   };
   JobDir built = co_await run_on_workers(ctx, job.id, build);
   ctx.counters.bytes_extracted += built.bytes_extracted;

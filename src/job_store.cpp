@@ -13,8 +13,9 @@ namespace {
 // The one column list of a job, in the order job_from() reads it.
 constexpr std::string_view job_columns =
     "j.id, j.workflow_id, j.slurm_job_id, j.analysis_task_id, j.state, j.attempt, j.submission, j.step_failures, "
-    "j.group_name, j.user_name, j.images::text, j.handoff_id, j.handoff_manifest::text, j.handoff_dir";
-constexpr int job_column_count = 14;
+    "j.group_name, j.user_name, j.images::text, j.handoff_id, j.handoff_manifest::text, j.handoff_dir, "
+    "(extract(epoch FROM now() - j.results_wait_since) * 1000)::bigint";
+constexpr int job_column_count = 15;
 
 Job job_from(const pg::Result& r, int i) {
   Job j;
@@ -32,6 +33,7 @@ Job job_from(const pg::Result& r, int i) {
   if (!r.is_null(i, 11)) j.handoff_id = Uuid::parse(r.text(i, 11));
   j.handoff_manifest = r.opt_text(i, 12);
   j.handoff_dir = r.opt_text(i, 13);
+  if (!r.is_null(i, 14)) j.results_waited = Duration(r.int64(i, 14));
   return j;
 }
 
@@ -156,8 +158,11 @@ asio::awaitable<void> JobStore::record_import_task(pg::Connection& c, const Job&
 
 asio::awaitable<void> JobStore::record_archiving(pg::Connection& c, Job& job, std::string group, std::string user,
                                                  std::string dir) {
-  co_await c.query("UPDATE biomero_reactor.jobs SET group_name = $2, user_name = $3, job_dir = $4 WHERE id = $1",
-                   pg::params(job.id, group, user, dir));
+  co_await c.query(
+      "UPDATE biomero_reactor.jobs SET group_name = $2, user_name = $3, job_dir = $4, results_wait_since = now() "
+      "WHERE id = $1",
+      pg::params(job.id, group, user, dir));
+  job.results_waited = Duration(0);
   job.group_name = group;
   job.user_name = user;
 }
@@ -181,9 +186,18 @@ asio::awaitable<void> JobStore::retry_later(const Job& job, std::string error, D
   auto c = co_await pool_.acquire();
   co_await c->query(
       "UPDATE biomero_reactor.jobs SET step_failures = step_failures + 1, error = $3, updated_at = now(), "
-      " next_run_at = now() + $4 * interval '1 millisecond', lease_owner = NULL, lease_expires_at = NULL "
+      " next_run_at = now() + $4 * interval '1 millisecond', lease_owner = NULL, lease_expires_at = NULL, "
+      " results_wait_since = NULL "  // the retry waits for the results afresh
       "WHERE id = $1 AND lease_owner = $2",
       pg::params(job.id, instance_, error, delay.count()));
+}
+
+asio::awaitable<void> JobStore::park(const Job& job, Duration delay) {
+  auto c = co_await pool_.acquire();
+  co_await c->query(
+      "UPDATE biomero_reactor.jobs SET next_run_at = now() + $3 * interval '1 millisecond', "
+      " lease_owner = NULL, lease_expires_at = NULL WHERE id = $1 AND lease_owner = $2",
+      pg::params(job.id, instance_, delay.count()));
 }
 
 asio::awaitable<std::vector<WaitingJob>> JobStore::waiting(std::optional<std::vector<std::string>> orders) {

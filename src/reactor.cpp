@@ -51,6 +51,7 @@ struct Reactor::Impl {
   pg::Pool events;
   pg::Pool importer_own;
   asio::thread_pool workers{static_cast<std::size_t>(cfg.jobs.workers)};
+  std::shared_ptr<WorkerWatch> watch = std::make_shared<WorkerWatch>();
   std::unique_ptr<JobStore> store;
   std::unique_ptr<PipelineContext> ctx;
   std::unique_ptr<Listener> events_listener, importer_listener;
@@ -364,6 +365,8 @@ struct Reactor::Impl {
     s.events_by_poll = events_by_poll;
     s.notifications_by_channel = notifications_by_channel;
     s.step_durations = step_durations;
+    s.workers = cfg.jobs.workers;
+    s.workers_stuck = watch->stuck.load();
     return s;
   }
 
@@ -402,8 +405,8 @@ struct Reactor::Impl {
       step_durations.try_emplace(std::string(to_string(state)), step_duration_histogram())
           .first->second.observe(seconds);
     });
-    ctx = std::make_unique<PipelineContext>(
-        PipelineContext{cfg, std::move(storage), *store, importer(), same_db, workers, {}, {}, {}, {}, StorageGate{}});
+    ctx = std::make_unique<PipelineContext>(PipelineContext{
+        cfg, std::move(storage), *store, importer(), same_db, workers, {}, {}, {}, {}, StorageGate{}, watch});
     ctx->omero = make_omero_link(cfg, process_environment());
     ctx->wake_scheduler = [this] { scheduler_wake.notify(); };
     // SIGHUP: group mappings edited by the operator take effect without a restart.
@@ -473,6 +476,9 @@ asio::awaitable<int> Reactor::run() {
 }
 void Reactor::request_stop() {
   impl_->stop();
+}
+int Reactor::workers_busy() const {
+  return impl_->watch->running.load();
 }
 
 }  // namespace biomero_reactor

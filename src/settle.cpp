@@ -48,4 +48,11 @@ boost::asio::awaitable<SettleResult> wait_until_settled(std::filesystem::path pa
   }
 }
 
+boost::asio::awaitable<SettleResult> look_at_results(std::filesystem::path path,
+                                                     std::chrono::milliseconds settle_interval) {
+  if (!file_stamp(path)) co_return SettleResult::missing;
+  const SettleResult seen = co_await wait_until_settled(path, settle_interval, settle_interval);
+  co_return seen;
+}
+
 }  // namespace biomero_reactor

@@ -133,6 +133,9 @@ struct Config {
     Duration retry_max = std::chrono::seconds(60);     // doubling up to this
     // Transient storage faults (ENOSPC, EROFS, EACCES, EMFILE) are retried this long.
     Duration transient_retry_total = std::chrono::minutes(30);
+    // One task on the worker pool (a job's file step) taking longer fails that step
+    // (transient); its thread, stuck in a blocking read, is counted and reported.
+    Duration file_step_timeout = std::chrono::minutes(30);
     bool operator==(const Jobs&) const = default;
   } jobs;
 

@@ -124,6 +124,7 @@ void visit_config(C& c, V& v) {
   v.field("jobs", "retry_initial", c.jobs.retry_initial, Positive{});
   v.field("jobs", "retry_max", c.jobs.retry_max);
   v.field("jobs", "transient_retry_total", c.jobs.transient_retry_total);
+  v.field("jobs", "file_step_timeout", c.jobs.file_step_timeout, Positive{});
 
   v.field("log", "level", c.log.level, OneOf{{"trace", "debug", "info", "warning", "error"}});
   v.field("log", "format", c.log.format, OneOf{{"auto", "json", "text"}});

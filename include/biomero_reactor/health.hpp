@@ -38,6 +38,7 @@ struct ReactorSnapshot {
   std::uint64_t events_by_notify = 0, events_by_poll = 0;
   std::map<std::string, std::uint64_t> notifications_by_channel;
   std::map<std::string, Histogram> step_durations;  // by the state a step ended in
+  int workers = 0, workers_stuck = 0;               // the worker pool (worker_watch.hpp)
 };
 
 class Health {

@@ -33,6 +33,8 @@ struct Job {
   // A handoff's job (handoff_intake): its id and the manifest it came with.
   std::optional<Uuid> handoff_id;
   std::optional<std::string> handoff_manifest, handoff_dir;
+  // Since the job entered `archiving` and began waiting for its results (results_wait.hpp).
+  std::optional<Duration> results_waited;
 };
 
 struct JobRef {
@@ -101,6 +103,9 @@ class JobStore {
 
   // A transient failure: the job is released and due again after `delay`.
   boost::asio::awaitable<void> retry_later(const Job& job, std::string error, Duration delay);
+  // Not a failure: the job waits for its results without its lease (results_wait.hpp) and
+  // is due again after `delay`; its failures, error and wait's start stay as they are.
+  boost::asio::awaitable<void> park(const Job& job, Duration delay);
 
   // --- waiting for the importer ---
   // Submitted jobs with their current orders; only those with one of `orders` if given.

@@ -20,6 +20,7 @@
 #include "biomero_reactor/import_task.hpp"
 #include "biomero_reactor/job_store.hpp"
 #include "biomero_reactor/pg.hpp"
+#include "biomero_reactor/worker_watch.hpp"
 
 namespace biomero_reactor {
 
@@ -44,6 +45,7 @@ struct PipelineContext {
   Projections projections;  // BIOMERO's projection tables seen so far
   std::shared_ptr<OmeroLink> omero;  // null without omero.web.url
   StorageGate storage_gate;  // closed while a group folder refuses writes (failure_policy.hpp)
+  std::shared_ptr<WorkerWatch> watch = std::make_shared<WorkerWatch>();  // the worker pool's tasks
   [[nodiscard]] pg::Pool& events() const { return jobs.pool(); }
 };
 

@@ -26,6 +26,9 @@ class Reactor {
   boost::asio::awaitable<int> run();
   // First call: stop taking work, let running steps finish within jobs.shutdown_grace.
   void request_stop();
+  // Worker threads still inside a task (after a stop: the ones it cannot join, such as a
+  // thread blocked in a read on a hung mount; the caller exits without destroying it).
+  [[nodiscard]] int workers_busy() const;
 
  private:
   struct Impl;

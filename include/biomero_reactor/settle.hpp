@@ -23,4 +23,10 @@ boost::asio::awaitable<SettleResult> wait_until_settled(std::filesystem::path pa
                                                         std::chrono::milliseconds settle_interval,
                                                         std::chrono::milliseconds wait);
 
+// One look, for a job that must not hold its slot while it waits (results_wait.hpp):
+// missing at once when the path is not there; otherwise settled or not within about one
+// settle interval (a file whose mtime is already that old is taken at once).
+boost::asio::awaitable<SettleResult> look_at_results(std::filesystem::path path,
+                                                     std::chrono::milliseconds settle_interval);
+
 }  // namespace biomero_reactor

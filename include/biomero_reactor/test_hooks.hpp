@@ -19,4 +19,8 @@ inline std::function<void(std::int64_t event_id)> event_marked;
 // container found or created, not yet recorded on the job).
 inline std::function<void(std::string_view point)> point_reached;
 
+// Called on a worker thread when a job's archive step starts its file work, with the
+// job's SLURM id (a test build blocks there, as a read on a hung mount would).
+inline std::function<void(std::string_view slurm_job_id)> file_step_started;
+
 }  // namespace biomero_reactor::test_hooks

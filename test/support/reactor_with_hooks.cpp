@@ -4,11 +4,15 @@
 //   a SIGKILL at that moment would.
 //   BIOMERO_REACTOR_TEST_CRASH_AT_EVENT=<event id>  exit(137) once intake has marked that
 //   WorkflowCompleted event and before it decodes it (a poison event).
+//   BIOMERO_REACTOR_TEST_BLOCK_FILE_STEP=<SLURM job id>  the archive step's worker task for
+//   that job blocks for good, as a read on a hung NFS mount does.
 // The shipped binary (src/main.cpp) has no such switch.
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <string>
+#include <thread>
 
 #include "biomero_reactor/archive.hpp"
 #include "biomero_reactor/commands.hpp"
@@ -34,6 +38,13 @@ int main(int argc, char** argv) {
       if (id != at) return;
       log::warn("crashing at an event (test hook)", {{"event_id", id}});
       ::_exit(137);
+    };
+  }
+  if (const char* job = std::getenv("BIOMERO_REACTOR_TEST_BLOCK_FILE_STEP")) {
+    test_hooks::file_step_started = [at = std::string(job)](std::string_view job_id) {
+      if (job_id != at) return;
+      log::warn("blocking a worker thread for good (test hook)", {{"job_id", at}});
+      for (;;) std::this_thread::sleep_for(std::chrono::hours(1));
     };
   }
   read_local_timezone_once();

@@ -325,7 +325,8 @@ std::string pipeline_yaml(const fs::path& dir) {
 std::unique_ptr<Process> start_reactor(const fs::path& config, const fs::path& log, std::vector<std::string> extra,
                                        std::map<std::string, std::string> env) {
   // The test hooks exist only in the test build of the daemon.
-  const bool hooked = env.count("BIOMERO_REACTOR_TEST_STOP_AT_STEP") > 0;
+  bool hooked = false;
+  for (const auto& kv : env) hooked = hooked || kv.first.rfind("BIOMERO_REACTOR_TEST_", 0) == 0;
   std::vector<std::string> argv{hooked ? BIOMERO_REACTOR_WITH_HOOKS : BIOMERO_REACTOR_BINARY,
                                 "--config",
                                 config.string(),

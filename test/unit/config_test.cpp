@@ -192,7 +192,7 @@ names:
 limits: {max_total_bytes: 500MB, max_entries: 10, max_ratio: 50.5, extract_threads: 2}
 intake: {poll_interval: 1m, batch: 20}
 listener: {heartbeat_interval: 20s, heartbeat_timeout: 2s, backoff_initial: 1s, backoff_max: 1m}
-jobs: {lease: 2m, max_attempts: 9, shutdown_grace: 0s}
+jobs: {lease: 2m, max_attempts: 9, shutdown_grace: 0s, file_step_timeout: 90s}
 log: {level: debug, format: json}
 http: {listen: "127.0.0.1:9464"}
 )");
@@ -224,6 +224,7 @@ http: {listen: "127.0.0.1:9464"}
   BOOST_TEST(config.intake.batch == 20);
   BOOST_TEST(config.listener.backoff_max.count() == Duration(1min).count());
   BOOST_TEST(config.jobs.shutdown_grace.count() == 0);
+  BOOST_TEST(config.jobs.file_step_timeout.count() == Duration(90s).count());
   BOOST_TEST(config.log.level == "debug");
   BOOST_TEST(config.log.format == "json");
   BOOST_TEST(config.http.listen == "127.0.0.1:9464");
