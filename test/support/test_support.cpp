@@ -218,6 +218,15 @@ void write_workflow(const std::string& conninfo, const SampleWorkflow& wf) {
   }
 }
 
+void save_events(TestDb& db, std::vector<NewEvent> events) {
+  with_connection<int>(db.conninfo(), [&](pg::Connection& c) -> asio::awaitable<int> {
+    co_await c.script("BEGIN");
+    co_await append_events(c, events);
+    co_await c.script("COMMIT");
+    co_return 0;
+  });
+}
+
 asio::awaitable<void> complete_workflow(pg::Connection& c, Uuid workflow_id) {
   std::vector<NewEvent> events;
   events.push_back({workflow_id, std::string(topics::workflow_completed), boost::json::object{}});

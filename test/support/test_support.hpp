@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "biomero_reactor/event_codec.hpp"
+#include "biomero_reactor/event_store.hpp"
 #include "biomero_reactor/pg.hpp"
 #include "biomero_reactor/uuid.hpp"
 
@@ -88,6 +89,9 @@ struct SampleWorkflow {
 };
 void write_workflow(TestDb& db, const SampleWorkflow& wf);
 void write_workflow(const std::string& conninfo, const SampleWorkflow& wf);
+// One BIOMERO "save": the events in one transaction under BIOMERO's EXCLUSIVE lock, each
+// at its aggregate's max version + 1.
+void save_events(TestDb& db, std::vector<NewEvent> events);
 // WorkflowCompleted for a workflow written with finished = false, on an open connection.
 boost::asio::awaitable<void> complete_workflow(pg::Connection& c, Uuid workflow_id);
 
