@@ -52,7 +52,7 @@ ImportTask import_task_for(const Uuid& workflow_id, const std::string& job_id, i
   const std::string name =
       handoff_id ? "handoff/" + handoff_id->str() + "/" + std::to_string(attempt)
                  : "import-task/" + workflow_id.str() + "/" + job_id + "/" + std::to_string(attempt);
-  return {uuid5(reactor_namespace(), name), workflow_id, job_id, attempt, handoff_id};
+  return {uuid5(reactor_namespace(), name), workflow_id, job_id, attempt, handoff_id, true};
 }
 
 boost::json::object import_task_params(const ImportTask& t) {

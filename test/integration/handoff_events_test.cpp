@@ -8,6 +8,7 @@
 // ("The reactor's import task and the verdict"), BIOMERO's progress view, result.json.
 // A standalone handoff (its workflow not in the event store) is imported from its
 // manifest alone and writes nothing into BIOMERO's event store.
+#include <algorithm>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/test/unit_test.hpp>
@@ -213,9 +214,10 @@ BOOST_FIXTURE_TEST_CASE(biomeros_events_wake_the_intake_and_a_successful_import_
   BOOST_TEST(events.back().id ==
              db.count("SELECT event_id FROM biomero_reactor.verdict_events"));
   // R's TaskCreated: the contract's params and H's input_data.
-  const auto& created = events[static_cast<std::size_t>(
-      std::find_if(events.begin(), events.end(), [&](const Event& e) { return e.originator == r.str(); }) -
-      events.begin())];
+  const auto first_r =
+      std::find_if(events.begin(), events.end(), [&](const Event& e) { return e.originator == r.str(); });
+  BOOST_REQUIRE(first_r != events.end());
+  const Event& created = *first_r;
   BOOST_TEST(created.state.at("task_name").as_string() == "SLURM_Import_Results.py");
   BOOST_TEST(boost::json::serialize(created.state.at("input_data")) == boost::json::serialize(h_input_data));
   const boost::json::object params{
