@@ -96,7 +96,9 @@ asio::awaitable<void> report_importing(pg::Connection& c, const ImportTask& t, c
   created["originator_topic"] = topics::task;
   created["workflow_id"] = typed_uuid(t.workflow_id);
   created["task_name"] = import_task_name;
-  created["task_version"] = BIOMERO_REACTOR_VERSION;
+  // A handoff's R says who wrote it, as the contract has it; the workflow path keeps the bare version.
+  const std::string version = t.handoff_id ? "biomero-reactor " BIOMERO_REACTOR_VERSION : BIOMERO_REACTOR_VERSION;
+  created["task_version"] = version;
   created["input_data"] = import_task_input_data(t, wf);
   created["params"] = import_task_params(t);
   std::vector<NewEvent> events;
@@ -113,7 +115,7 @@ asio::awaitable<void> report_importing(pg::Connection& c, const ImportTask& t, c
         {"INSERT INTO public.biomero_task_execution (task_id, task_name, task_version, user_id, group_id, status, "
          "start_time) VALUES ($1, $2, $3, $4, $5, 'IMPORTING', now() AT TIME ZONE 'UTC') "
          "ON CONFLICT (task_id) DO UPDATE SET status = 'IMPORTING'",
-         pg::params(t.id.str(), std::string(import_task_name), std::string(BIOMERO_REACTOR_VERSION), wf.user_id,
+         pg::params(t.id.str(), std::string(import_task_name), version, wf.user_id,
                     wf.group_id)});
   }
   statements = joined(std::move(statements), view_statements(t, "IMPORTING", "", false, p));

@@ -133,6 +133,20 @@ struct BiomeroHandoff {
   }
   std::int64_t last_event_id() { return db.count("SELECT coalesce(max(id), 0) FROM workflowtracker_events"); }
 
+  // W's events: R's TaskAdded and BIOMERO's T in either order (how soon the reactor takes
+  // the handoff decides), then the verdict, last.
+  void check_workflow_events(const std::vector<Event>& events, const std::string& t, const std::string& verdict) {
+    auto w = shapes(events, wf.id.str());
+    BOOST_REQUIRE_EQUAL(w.size(), 3u);
+    BOOST_TEST(w.back() == "WorkflowRun." + verdict);
+    w.pop_back();
+    std::sort(w.begin(), w.end());
+    const std::vector<std::string> first{"WorkflowRun.TaskAdded", "WorkflowRun." + t};
+    BOOST_TEST(w == first, boost::test_tools::per_element());
+    BOOST_TEST(events.back().originator == wf.id.str());
+    BOOST_TEST(events.back().id == db.count("SELECT event_id FROM biomero_reactor.verdict_events"));
+  }
+
   // "Task.StatusUpdated(IMPORTING)", "WorkflowRun.WorkflowCompleted", ...: the short form
   // of the events of one aggregate.
   static std::vector<std::string> shapes(const std::vector<Event>& events, const std::string& originator) {
@@ -206,19 +220,14 @@ BOOST_FIXTURE_TEST_CASE(biomeros_events_wake_the_intake_and_a_successful_import_
   BOOST_TEST(shapes(events, r.str()) == r_events, boost::test_tools::per_element());
   const std::vector<std::string> h_events{"Task.StatusUpdated(HANDED_OFF)", "Task.TaskCompleted"};
   BOOST_TEST(shapes(events, h.str()) == h_events, boost::test_tools::per_element());
-  // W: R added, BIOMERO's T, then the verdict, last of all.
-  const std::vector<std::string> w_events{"WorkflowRun.TaskAdded", "WorkflowRun.WorkflowCompleted",
-                                          "WorkflowRun.WorkflowCompleted"};
-  BOOST_TEST(shapes(events, wf.id.str()) == w_events, boost::test_tools::per_element());
-  BOOST_TEST(events.back().originator == wf.id.str());
-  BOOST_TEST(events.back().id ==
-             db.count("SELECT event_id FROM biomero_reactor.verdict_events"));
+  check_workflow_events(events, "WorkflowCompleted", "WorkflowCompleted");
   // R's TaskCreated: the contract's params and H's input_data.
   const auto first_r =
       std::find_if(events.begin(), events.end(), [&](const Event& e) { return e.originator == r.str(); });
   BOOST_REQUIRE(first_r != events.end());
   const Event& created = *first_r;
   BOOST_TEST(created.state.at("task_name").as_string() == "SLURM_Import_Results.py");
+  BOOST_TEST(std::string(created.state.at("task_version").as_string()).rfind("biomero-reactor ", 0) == 0);
   BOOST_TEST(boost::json::serialize(created.state.at("input_data")) == boost::json::serialize(h_input_data));
   const boost::json::object params{
       {"Imported_By", "biomero-reactor"}, {"Handoff_Task_ID", h.str()}, {"SLURM Job Id", "1234"}, {"Attempt", 1}};
@@ -272,10 +281,7 @@ BOOST_FIXTURE_TEST_CASE(a_failed_import_after_workflow_completed_ends_the_workfl
   const std::vector<std::string> r_events{"Task.TaskCreated", "Task.TaskStarted", "Task.StatusUpdated(IMPORTING)",
                                           "Task.StatusUpdated(IMPORT_FAILED)", "Task.TaskFailed"};
   BOOST_TEST(shapes(events, r.str()) == r_events, boost::test_tools::per_element());
-  const std::vector<std::string> w_events{"WorkflowRun.TaskAdded", "WorkflowRun.WorkflowCompleted",
-                                          "WorkflowRun.WorkflowFailed"};
-  BOOST_TEST(shapes(events, wf.id.str()) == w_events, boost::test_tools::per_element());
-  BOOST_TEST(events.back().originator == wf.id.str());
+  check_workflow_events(events, "WorkflowCompleted", "WorkflowFailed");
   const std::string verdict_message(events.back().state.at("error_message").as_string());
   BOOST_TEST(verdict_message.rfind("Import failed: ", 0) == 0, verdict_message);
   BOOST_TEST(verdict_message.find("disk quota exceeded") != std::string::npos, verdict_message);
@@ -299,9 +305,7 @@ BOOST_FIXTURE_TEST_CASE(a_workflow_that_another_job_failed_keeps_its_failure_aft
   BOOST_REQUIRE(eventually([&] { return db.count("SELECT count(*) FROM biomero_reactor.verdict_events") == 1; }, 20s));
   std::this_thread::sleep_for(2s);
   const auto events = events_after(before);
-  const std::vector<std::string> w_events{"WorkflowRun.TaskAdded", "WorkflowRun.WorkflowFailed",
-                                          "WorkflowRun.WorkflowFailed"};
-  BOOST_TEST(shapes(events, wf.id.str()) == w_events, boost::test_tools::per_element());
+  check_workflow_events(events, "WorkflowFailed", "WorkflowFailed");
   BOOST_TEST(events.back().state.at("error_message").as_string() == "Import script failed: job 1235 FAILED");
   BOOST_TEST(jobs() == 1);
 }
