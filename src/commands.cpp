@@ -192,6 +192,8 @@ int cmd_status(const Config& cfg, bool json) {
     co_await require_schema(c.events);
     const StatusReport report = co_await JobStore::status(c.events, 50);
     out["intake_cursor"] = report.intake_cursor;
+    out["event_store_head"] = report.event_store_head;
+    out["handoffs_open"] = report.handoffs_open;
     boost::json::object counts;
     for (const auto& [state, n] : report.jobs_by_state) counts[state] = n;
     out["jobs_by_state"] = counts;
@@ -219,7 +221,10 @@ int cmd_status(const Config& cfg, bool json) {
     std::cout << boost::json::serialize(out) << "\n";
     return 0;
   }
-  std::cout << "intake cursor: event " << out["intake_cursor"].as_int64() << "\njobs by state:";
+  std::cout << "intake cursor: event " << out["intake_cursor"].as_int64() << " of "
+            << out["event_store_head"].as_int64() << " (newest in the event store; "
+            << out["event_store_head"].as_int64() - out["intake_cursor"].as_int64() << " behind)\n"
+            << "handoffs without result.json: " << out["handoffs_open"].as_int64() << "\njobs by state:";
   for (const auto& kv : out["jobs_by_state"].as_object()) std::cout << "  " << kv.key() << "=" << kv.value().as_int64();
   std::cout << "\ntriggers:\n";
   for (const auto& t : out["triggers"].as_array()) {

@@ -132,12 +132,19 @@ struct Finished {
   std::int64_t id = 0, attempt = 1, result_age_s = 0;
   Uuid handoff_id, workflow_id;
   std::string dir, state, error, job_dir, job_id, manifest;
-  bool result_written = false, verdict_done = false;
+  bool result_written = false, verdict_done = false, in_event_store = true;
 };
 
 asio::awaitable<void> append_verdict(pg::Pool& events, const Finished& f) {
   co_await in_transaction(events, [&](pg::Connection& c) -> asio::awaitable<void> {
-    const ImportTask task = import_task_for(f.workflow_id, f.job_id, static_cast<int>(f.attempt));
+    const ImportTask task = import_task_for(f.workflow_id, f.job_id, static_cast<int>(f.attempt), f.handoff_id);
+    // A standalone handoff: BIOMERO has no such workflow, so there is nothing to end.
+    const bool tracked = f.in_event_store;
+    if (!tracked) {
+      co_await c.query("UPDATE biomero_reactor.jobs SET handoff_verdict_at = clock_timestamp() WHERE id = $1",
+                       pg::params(f.id));
+      co_return;
+    }
     auto step5 = co_await c.query(
         "SELECT coalesce(max(id), 0) FROM public.workflowtracker_events WHERE originator_id = $1",
         pg::params(task.id.str()));
@@ -307,6 +314,14 @@ asio::awaitable<HandoffScanStats> scan_spool(pg::Pool& events, const Config& cfg
   co_return stats;
 }
 
+asio::awaitable<std::int64_t> handoff_results_pending(pg::Pool& events) {
+  auto c = co_await events.acquire();
+  auto r = co_await c->query(
+      "SELECT count(*) FROM biomero_reactor.jobs WHERE handoff_id IS NOT NULL AND handoff_cleaned_at IS NULL "
+      " AND state IN ('imported', 'failed') AND NOT coalesce(handoff_result_at >= finished_at, false)");
+  co_return r.int64(0, 0);
+}
+
 asio::awaitable<void> finish_handoffs(pg::Pool& events, const Config& cfg) {
   std::vector<Finished> rows;
   {
@@ -315,8 +330,9 @@ asio::awaitable<void> finish_handoffs(pg::Pool& events, const Config& cfg) {
         "SELECT id, attempt, coalesce(extract(epoch FROM now() - handoff_result_at), 0)::bigint, handoff_id, "
         " workflow_id, handoff_dir, state, coalesce(error, ''), coalesce(job_dir, ''), slurm_job_id, "
         " handoff_manifest::text, coalesce(handoff_result_at >= finished_at, false), "
-        " coalesce(handoff_verdict_at >= finished_at, false) "
-        "FROM biomero_reactor.jobs WHERE handoff_id IS NOT NULL AND handoff_cleaned_at IS NULL "
+        " coalesce(handoff_verdict_at >= finished_at, false), "
+        " EXISTS (SELECT 1 FROM public.workflowtracker_events e WHERE e.originator_id = j.workflow_id) "
+        "FROM biomero_reactor.jobs j WHERE handoff_id IS NOT NULL AND handoff_cleaned_at IS NULL "
         " AND state IN ('imported', 'failed') ORDER BY id");
     for (int i = 0; i < r.rows(); ++i) {
       Finished f;
@@ -333,6 +349,7 @@ asio::awaitable<void> finish_handoffs(pg::Pool& events, const Config& cfg) {
       f.manifest = r.text(i, 10);
       f.result_written = r.boolean(i, 11);
       f.verdict_done = r.boolean(i, 12);
+      f.in_event_store = r.boolean(i, 13);
       rows.push_back(std::move(f));
     }
   }
@@ -345,7 +362,7 @@ asio::awaitable<void> finish_handoffs(pg::Pool& events, const Config& cfg) {
       const auto action = handoff_cleanup(true, f.result_written, static_cast<double>(f.result_age_s), keep, archived);
       auto c = co_await events.acquire();
       if (action == HandoffCleanup::write_result) {
-        const ImportTask task = import_task_for(f.workflow_id, f.job_id, static_cast<int>(f.attempt));
+        const ImportTask task = import_task_for(f.workflow_id, f.job_id, static_cast<int>(f.attempt), f.handoff_id);
         if (fs::is_directory(f.dir, ec)) {
           write_result_file(f.dir, handoff_result_json(f.handoff_id, task.id, f.state == "imported", result_message(f),
                                                        now_utc()));

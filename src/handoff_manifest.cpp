@@ -104,6 +104,17 @@ bool chosen(const json::object& inputs, std::string_view key) {
 
 }  // namespace
 
+Workflow workflow_from_manifest(const HandoffManifest& m) {
+  Workflow wf;
+  wf.id = m.workflow_id;
+  wf.user_id = m.user_id;
+  wf.group_id = m.group_id;
+  wf.name = "standalone handoff";
+  wf.description = "SLURM job " + m.job_id + " handed off as " + m.handoff_id.str() +
+                   "; the workflow is not in BIOMERO's event store";
+  return wf;
+}
+
 bool is_handoff_dir_name(std::string_view name) {
   const auto id = Uuid::parse(name);
   return id && id->str() == name;

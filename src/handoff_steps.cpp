@@ -2,6 +2,7 @@
 
 #include "biomero_reactor/destination.hpp"
 #include "biomero_reactor/errors.hpp"
+#include "biomero_reactor/event_store.hpp"
 #include "biomero_reactor/handoff_manifest.hpp"
 #include "biomero_reactor/job_dir.hpp"
 #include "biomero_reactor/job_steps.hpp"
@@ -37,6 +38,16 @@ Workflow with_handoff_inputs(Workflow wf, Job& job) {
   wf.tasks.insert(wf.tasks.begin(), std::move(inputs));
   job.analysis_task_id = m.handoff_id;  // the destination prefers this task's Dataset_ID / Screen_ID
   return wf;
+}
+
+asio::awaitable<Workflow> load_handoff_workflow(PipelineContext& ctx, Job& job) {
+  if (!job.in_event_store) co_return with_handoff_inputs(workflow_from_manifest(manifest_of(job)), job);
+  std::vector<StoredEvent> events;
+  {
+    auto c = co_await ctx.events().acquire();
+    events = co_await load_workflow_events(*c, job.workflow_id);
+  }
+  co_return with_handoff_inputs(decode_workflow(job.workflow_id, events), job);
 }
 
 asio::awaitable<void> handoff_archive_step(PipelineContext& ctx, Job& job, const Workflow& wf) {

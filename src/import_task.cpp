@@ -47,9 +47,37 @@ boost::json::object input_ids(const Workflow& wf) {
 
 }  // namespace
 
-ImportTask import_task_for(const Uuid& workflow_id, const std::string& job_id, int attempt) {
-  return {uuid5(reactor_namespace(), "import-task/" + workflow_id.str() + "/" + job_id + "/" + std::to_string(attempt)),
-          workflow_id, job_id, attempt};
+ImportTask import_task_for(const Uuid& workflow_id, const std::string& job_id, int attempt,
+                           const std::optional<Uuid>& handoff_id) {
+  const std::string name =
+      handoff_id ? "handoff/" + handoff_id->str() + "/" + std::to_string(attempt)
+                 : "import-task/" + workflow_id.str() + "/" + job_id + "/" + std::to_string(attempt);
+  return {uuid5(reactor_namespace(), name), workflow_id, job_id, attempt, handoff_id, true};
+}
+
+boost::json::object import_task_params(const ImportTask& t) {
+  if (t.handoff_id) {
+    return {{std::string(reactor_task_marker), std::string(reactor_task_marker_value)},
+            {"Handoff_Task_ID", t.handoff_id->str()},
+            {"SLURM Job Id", t.job_id},
+            {"Attempt", t.attempt}};
+  }
+  return {{"Job_ID", t.job_id},
+          {"Workflow_ID", t.workflow_id.str()},
+          {"Attempt", t.attempt},
+          {std::string(reactor_task_marker), std::string(reactor_task_marker_value)}};
+}
+
+boost::json::value import_task_input_data(const ImportTask& t, const Workflow& wf) {
+  if (t.handoff_id) {
+    // H's own input_data, as Run_Workflow gave it; a standalone handoff has no H.
+    for (const auto& task : wf.tasks) {
+      if (task.id == *t.handoff_id && task.name == import_task_name && !task.input_data.is_null()) {
+        return task.input_data;
+      }
+    }
+  }
+  return input_ids(wf);
 }
 
 asio::awaitable<void> refresh_projections(pg::Connection& c, Projections& known) {
@@ -62,17 +90,17 @@ asio::awaitable<void> refresh_projections(pg::Connection& c, Projections& known)
 }
 
 asio::awaitable<void> report_importing(pg::Connection& c, const ImportTask& t, const Workflow& wf) {
+  if (!t.in_event_store) co_return;
   boost::json::object created;
   created["timestamp"] = typed_datetime(now_us());
   created["originator_topic"] = topics::task;
   created["workflow_id"] = typed_uuid(t.workflow_id);
   created["task_name"] = import_task_name;
-  created["task_version"] = BIOMERO_REACTOR_VERSION;
-  created["input_data"] = input_ids(wf);
-  created["params"] = boost::json::object{{"Job_ID", t.job_id},
-                                          {"Workflow_ID", t.workflow_id.str()},
-                                          {"Attempt", t.attempt},
-                                          {std::string(reactor_task_marker), std::string(reactor_task_marker_value)}};
+  // A handoff's R says who wrote it, as the contract has it; the workflow path keeps the bare version.
+  const std::string version = t.handoff_id ? "biomero-reactor " BIOMERO_REACTOR_VERSION : BIOMERO_REACTOR_VERSION;
+  created["task_version"] = version;
+  created["input_data"] = import_task_input_data(t, wf);
+  created["params"] = import_task_params(t);
   std::vector<NewEvent> events;
   events.push_back({t.id, std::string(topics::task_created), std::move(created)});
   events.push_back(
@@ -87,7 +115,7 @@ asio::awaitable<void> report_importing(pg::Connection& c, const ImportTask& t, c
         {"INSERT INTO public.biomero_task_execution (task_id, task_name, task_version, user_id, group_id, status, "
          "start_time) VALUES ($1, $2, $3, $4, $5, 'IMPORTING', now() AT TIME ZONE 'UTC') "
          "ON CONFLICT (task_id) DO UPDATE SET status = 'IMPORTING'",
-         pg::params(t.id.str(), std::string(import_task_name), std::string(BIOMERO_REACTOR_VERSION), wf.user_id,
+         pg::params(t.id.str(), std::string(import_task_name), version, wf.user_id,
                     wf.group_id)});
   }
   statements = joined(std::move(statements), view_statements(t, "IMPORTING", "", false, p));
@@ -95,6 +123,7 @@ asio::awaitable<void> report_importing(pg::Connection& c, const ImportTask& t, c
 }
 
 std::vector<pg::Statement> imported_statements(const ImportTask& t, const std::string& result, const Projections& p) {
+  if (!t.in_event_store) return {};
   std::vector<NewEvent> events;
   events.push_back({t.id, std::string(topics::status_updated), boost::json::object{{"status", "IMPORTED"}}});
   events.push_back({t.id, std::string(topics::task_completed), boost::json::object{{"result", result}}});
@@ -103,6 +132,7 @@ std::vector<pg::Statement> imported_statements(const ImportTask& t, const std::s
 
 std::vector<pg::Statement> import_failed_statements(const ImportTask& t, const std::string& reason,
                                                     const Projections& p) {
+  if (!t.in_event_store) return {};
   std::vector<NewEvent> events;
   events.push_back({t.id, std::string(topics::status_updated), boost::json::object{{"status", "IMPORT_FAILED"}}});
   events.push_back(
@@ -111,6 +141,7 @@ std::vector<pg::Statement> import_failed_statements(const ImportTask& t, const s
 }
 
 asio::awaitable<void> report_import_failed(pg::Connection& c, const ImportTask& t, std::string reason) {
+  if (!t.in_event_store) co_return;
   Projections p;
   co_await refresh_projections(c, p);
   const auto statements = import_failed_statements(t, reason, p);

@@ -94,7 +94,8 @@ Settlement settlement(PipelineContext& ctx, const Job& job, const ImportDecision
     descriptions.push_back(it->second.description);
   }
   st.push_back(ctx.jobs.record_stages_statement(uuids, names, descriptions));
-  const ImportTask task = import_task_for(job.workflow_id, job.slurm_job_id, job.attempt);
+  ImportTask task = import_task_for(job.workflow_id, job.slurm_job_id, job.attempt, job.handoff_id);
+  task.in_event_store = job.in_event_store;
   std::vector<pg::Statement> verdict;
   if (d.verdict == ImportVerdict::imported) {
     out.to = JobState::imported;

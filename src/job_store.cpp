@@ -14,8 +14,10 @@ namespace {
 constexpr std::string_view job_columns =
     "j.id, j.workflow_id, j.slurm_job_id, j.analysis_task_id, j.state, j.attempt, j.submission, j.step_failures, "
     "j.group_name, j.user_name, j.images::text, j.handoff_id, j.handoff_manifest::text, j.handoff_dir, "
-    "(extract(epoch FROM now() - j.results_wait_since) * 1000)::bigint";
-constexpr int job_column_count = 15;
+    "(extract(epoch FROM now() - j.results_wait_since) * 1000)::bigint, "
+    "(j.handoff_id IS NULL OR EXISTS (SELECT 1 FROM public.workflowtracker_events e "
+    " WHERE e.originator_id = j.workflow_id))";
+constexpr int job_column_count = 16;
 
 Job job_from(const pg::Result& r, int i) {
   Job j;
@@ -34,6 +36,7 @@ Job job_from(const pg::Result& r, int i) {
   j.handoff_manifest = r.opt_text(i, 12);
   j.handoff_dir = r.opt_text(i, 13);
   if (!r.is_null(i, 14)) j.results_waited = Duration(r.int64(i, 14));
+  j.in_event_store = r.boolean(i, 15);
   return j;
 }
 
@@ -368,6 +371,13 @@ asio::awaitable<StatusReport> JobStore::status(pg::Connection& c, int recent) {
   StatusReport out;
   auto cur = co_await c.query("SELECT last_event_id FROM biomero_reactor.intake_cursor");
   out.intake_cursor = cur.int64(0, 0);
+  auto head = co_await c.query(
+      "SELECT coalesce(max(id), 0) FROM public.workflowtracker_events");
+  out.event_store_head = head.int64(0, 0);
+  auto open = co_await c.query(
+      "SELECT count(*) FROM biomero_reactor.jobs WHERE handoff_id IS NOT NULL AND handoff_cleaned_at IS NULL "
+      " AND NOT coalesce(handoff_result_at >= finished_at, false)");
+  out.handoffs_open = open.int64(0, 0);
   auto r = co_await c.query("SELECT state, count(*) FROM biomero_reactor.jobs GROUP BY state ORDER BY state");
   for (int i = 0; i < r.rows(); ++i) out.jobs_by_state.emplace_back(r.text(i, 0), r.int64(i, 1));
   auto j = co_await c.query(

@@ -31,6 +31,7 @@ struct DueJob {
   int tries = 0;  // annotation attempts before this one
   Duration since_import{0};
   std::optional<std::string> job_dir;
+  std::optional<Uuid> handoff_id;
 };
 
 asio::awaitable<std::vector<DueJob>> claim(PipelineContext& ctx) {
@@ -43,7 +44,8 @@ asio::awaitable<std::vector<DueJob>> claim(PipelineContext& ctx) {
       "UPDATE biomero_reactor.jobs j SET annotation_next_at = now() + $2 * interval '1 millisecond' FROM c "
       "WHERE j.id = c.id RETURNING j.id, j.workflow_id, j.slurm_job_id, j.attempt, j.user_name, j.destination_type, "
       " j.destination_id, j.annotation_attempts, "
-      " (extract(epoch FROM now() - coalesce(j.finished_at, now())) * 1000)::bigint, j.job_dir",
+      " (extract(epoch FROM now() - coalesce(j.finished_at, now())) * 1000)::bigint, j.job_dir, "
+      " j.handoff_id::text",
       pg::params(claim_limit, ctx.jobs.lease().count()));
   std::vector<DueJob> out;
   for (int i = 0; i < r.rows(); ++i) {
@@ -58,6 +60,7 @@ asio::awaitable<std::vector<DueJob>> claim(PipelineContext& ctx) {
     d.tries = static_cast<int>(r.int64(i, 7));
     d.since_import = Duration(r.int64(i, 8));
     d.job_dir = r.opt_text(i, 9);
+    if (const auto h = r.opt_text(i, 10)) d.handoff_id = Uuid::parse(*h);
     out.push_back(std::move(d));
   }
   co_return out;
@@ -65,7 +68,7 @@ asio::awaitable<std::vector<DueJob>> claim(PipelineContext& ctx) {
 
 // What BIOMERO posts while its import task is still running: that task's status is IMPORTING.
 std::vector<MapAnnotation> annotations_for(const Workflow& wf, const DueJob& d) {
-  const ImportTask it = import_task_for(d.workflow_id, d.slurm_job_id, d.attempt);
+  const ImportTask it = import_task_for(d.workflow_id, d.slurm_job_id, d.attempt, d.handoff_id);
   Task task;
   task.id = it.id;
   task.name = std::string(import_task_name);

@@ -25,7 +25,8 @@ asio::awaitable<Workflow> load_workflow(PipelineContext& ctx, const Uuid& id) {
 
 // pending -> started: the reactor's import task appears in BIOMERO as IMPORTING.
 asio::awaitable<void> report_started(PipelineContext& ctx, Job& job, const Workflow& wf) {
-  const ImportTask task = import_task_for(wf.id, job.slurm_job_id, job.attempt);
+  ImportTask task = import_task_for(wf.id, job.slurm_job_id, job.attempt, job.handoff_id);
+  task.in_event_store = job.in_event_store;
   const std::string detail = "IMPORTING reported as task " + task.id.str();
   co_await commit_transition(ctx, job, JobState::started, detail, [&](pg::Connection& c) -> asio::awaitable<void> {
     co_await report_importing(c, task, wf);
@@ -48,7 +49,8 @@ asio::awaitable<void> advance(PipelineContext& ctx, Job& job, const Workflow& wf
 // IMPORT_FAILED for the user, `failed` for the job; the import task is reported first if
 // the job failed before it could be (a workflow that cannot be decoded, say).
 asio::awaitable<void> fail_job(PipelineContext& ctx, Job& job, const std::optional<Workflow>& wf, std::string reason) {
-  const ImportTask task = import_task_for(job.workflow_id, job.slurm_job_id, job.attempt);
+  ImportTask task = import_task_for(job.workflow_id, job.slurm_job_id, job.attempt, job.handoff_id);
+  task.in_event_store = job.in_event_store;
   co_await commit_transition(ctx, job, JobState::failed, reason, [&](pg::Connection& c) -> asio::awaitable<void> {
     if (job.state == JobState::pending) {
       Workflow minimal;
@@ -109,8 +111,11 @@ asio::awaitable<void> run_job(PipelineContext& ctx, JobRef ref) {
   FailureKind kind = FailureKind::transient;
   try {
     job = co_await ctx.jobs.load(ref.id);
-    wf = co_await load_workflow(ctx, job->workflow_id);
-    if (job->handoff_id) wf = with_handoff_inputs(std::move(*wf), *job);
+    if (job->handoff_id) {
+      wf = co_await load_handoff_workflow(ctx, *job);
+    } else {
+      wf = co_await load_workflow(ctx, job->workflow_id);
+    }
     co_await advance(ctx, *job, *wf);
     co_return;
   } catch (const LeaseLost& e) {

@@ -246,6 +246,7 @@ struct Reactor::Impl {
       if (!caught_up_once || !handoff_scanned_once || running_jobs > 0) continue;
       try {
         std::int64_t unfinished = co_await JobStore::unfinished(events);
+        unfinished += co_await handoff_results_pending(events);  // their result.json
         if (ctx->omero) unfinished += co_await annotations_untried(events);
         if (unfinished == 0) {
           log::info("nothing left in flight (--once)");

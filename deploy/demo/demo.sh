@@ -3,7 +3,9 @@
 # Starts a throwaway PostgreSQL 15 with BIOMERO's tables, installs the reactor's SQL,
 # runs a stand-in BIOMERO.importer, then the reactor in the foreground (its log stream on
 # this terminal). A few seconds later a sample workflow completes, as BIOMERO would write
-# it: watch it become IMPORTING, the .analyzed tree, an upload order, then IMPORTED.
+# it with the handoff import script (deploy/biomero; its module's `stage` command puts the
+# results into the spool, the stand-in writes BIOMERO's events around it): watch the
+# handoff taken, IMPORTING, the .analyzed tree, an upload order, IMPORTED, the verdict.
 # Ctrl-C stops everything cleanly and removes the throwaway cluster.
 #   deploy/demo/demo.sh [--for SECONDS]   (--for: stop by itself, for unattended runs)
 set -euo pipefail
@@ -52,6 +54,8 @@ names:
 destination:
   type: Dataset
   id: "51"
+handoff:
+  spool: $demo/data/.biomero-reactor/spool
 log:
   format: text
 YAML
@@ -60,9 +64,11 @@ YAML
 "$standin" importer --db "$db" --interval 1000 > "$demo/importer.log" 2>&1 &
 importer_pid=$!
 ( sleep 3
-  echo ">>> BIOMERO: a cellexpansion workflow (SLURM job 1234) completes now"
-  "$standin" workflow --db "$db" --results "$demo/results" --job 1234 >/dev/null
-  sleep 6
+  echo ">>> BIOMERO: a cellexpansion workflow (SLURM job 1234) completes now; its import script hands the results off"
+  "$standin" workflow --db "$db" --results "$demo/results" --job 1234 \
+    --handoff "$demo/data/.biomero-reactor/spool" --handoff-module "$root/deploy/biomero/biomero_reactor_handoff.py" \
+    >/dev/null
+  sleep 8
   echo ">>> results archived under $demo/data/demo-lab/.analyzed:"
   (cd "$demo/data/demo-lab" && find .analyzed | sort | sed 's/^/      /')
   echo ">>> stand-in importer log:"; sed 's/^/      /' "$demo/importer.log"

@@ -46,6 +46,10 @@ void reject_handoff(const std::filesystem::path& spool, const std::filesystem::p
 
 boost::asio::awaitable<HandoffScanStats> scan_spool(pg::Pool& events, const Config& cfg,
                                                     boost::asio::thread_pool& workers);
+// Handoff jobs that have ended but whose result.json is not written yet (`run --once`
+// waits for them: wait mode reads that file).
+boost::asio::awaitable<std::int64_t> handoff_results_pending(pg::Pool& events);
+
 boost::asio::awaitable<void> finish_handoffs(pg::Pool& events, const Config& cfg);
 
 }  // namespace biomero_reactor

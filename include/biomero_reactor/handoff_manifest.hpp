@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "biomero_reactor/uuid.hpp"
+#include "biomero_reactor/workflow.hpp"
 
 namespace biomero_reactor {
 
@@ -53,6 +54,11 @@ struct HandoffManifest {
 // Throws ManifestError naming the first field that is wrong. `dir_name` is the name of
 // the ready/ entry the manifest was found in.
 [[nodiscard]] HandoffManifest parse_manifest(std::string_view json_text, std::string_view dir_name);
+
+// What the pipeline needs of a workflow, for a standalone handoff whose workflow is not in
+// BIOMERO's event store: the workflow id, the OMERO user and group ids, and a name and
+// description saying where it came from; no tasks (with_handoff_inputs adds the inputs).
+[[nodiscard]] Workflow workflow_from_manifest(const HandoffManifest& m);
 
 // A ready/ entry's name is a handoff only when it is a canonical lowercase UUID.
 [[nodiscard]] bool is_handoff_dir_name(std::string_view name);

@@ -18,6 +18,11 @@ namespace biomero_reactor {
 // Throws PermanentError when the stored manifest does not parse any more.
 [[nodiscard]] Workflow with_handoff_inputs(Workflow wf, Job& job);
 
+// The workflow a handoff job runs with: decoded from BIOMERO's event store, or, for a
+// standalone handoff whose workflow the store does not hold (job.in_event_store false),
+// built from the manifest alone (workflow_from_manifest); with the manifest's inputs.
+boost::asio::awaitable<Workflow> load_handoff_workflow(PipelineContext& ctx, Job& job);
+
 boost::asio::awaitable<void> handoff_archive_step(PipelineContext& ctx, Job& job, const Workflow& wf);
 
 }  // namespace biomero_reactor

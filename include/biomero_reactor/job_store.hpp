@@ -35,6 +35,9 @@ struct Job {
   std::optional<std::string> handoff_manifest, handoff_dir;
   // Since the job entered `archiving` and began waiting for its results (results_wait.hpp).
   std::optional<Duration> results_waited;
+  // False for a standalone handoff, whose workflow BIOMERO's event store does not hold:
+  // the reactor then writes no task or workflow event for it.
+  bool in_event_store = true;
 };
 
 struct JobRef {
@@ -57,6 +60,8 @@ struct WaitingJob {
 
 struct StatusReport {
   std::int64_t intake_cursor = 0;
+  std::int64_t event_store_head = 0;  // the newest event in workflowtracker_events (0: none)
+  std::int64_t handoffs_open = 0;     // handoff jobs whose result.json is not written yet
   std::vector<std::pair<std::string, std::int64_t>> jobs_by_state;
   struct Recent {
     std::string workflow_id, job_id, state, error, updated_at, history;

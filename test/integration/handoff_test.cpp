@@ -191,6 +191,8 @@ BOOST_FIXTURE_TEST_CASE(a_reactor_killed_mid_archive_imports_the_handoff_once_on
   std::string out;
   BOOST_REQUIRE_EQUAL(run_reactor(cfg, {"--log-format", "json", "--instance", "handoff-x", "run", "--once"}, &out), 0);
   BOOST_TEST(job_state(id) == "imported");
+  // --once waits for the handoff's result.json (wait mode reads it), not only for the job.
+  BOOST_TEST(fs::exists(spool / "ready" / id / "result.json"), out);
   BOOST_TEST(jobs() == 1);
   // One order per kind, each submitted once (no second generation after the kills).
   BOOST_TEST(db.count("SELECT count(*) FROM biomero_reactor.orders") >= 1);

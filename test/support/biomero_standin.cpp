@@ -3,6 +3,8 @@
 //   biomero-standin workflow --db CONNINFO --results DIR [--job ID]... [--group N] [--user N]
 //       writes <DIR>/<job>_out.zip and omero-<job>.log, then a completed workflow's events
 //       (BIOMERO's writer protocol); prints the workflow id.
+//       With --handoff SPOOL --handoff-module PY (one --job): as BIOMERO with the handoff
+//       import script instead (test_support.hpp, write_handed_off_workflow).
 //   biomero-standin importer --db CONNINFO [--interval MS] [--delay MS] [--fail DESC]
 //       [--hang] [--fail-open-orders-on-start]
 //       BIOMERO.importer's loop: reads `Import Pending` rows with id > last seen, appends
@@ -156,6 +158,7 @@ int workflow_main(int argc, char** argv) {
   std::string db;
   std::filesystem::path results;
   std::vector<std::string> jobs;
+  std::filesystem::path spool, module;
   for (int i = 2; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--db")
@@ -168,10 +171,20 @@ int workflow_main(int argc, char** argv) {
       wf.group = std::stoll(arg_value(i, argc, argv));
     else if (a == "--user")
       wf.user = std::stoll(arg_value(i, argc, argv));
+    else if (a == "--handoff")
+      spool = arg_value(i, argc, argv);
+    else if (a == "--handoff-module")
+      module = arg_value(i, argc, argv);
     else
       throw std::runtime_error("unknown option " + a);
   }
   if (!jobs.empty()) wf.job_ids = jobs;
+  if (!spool.empty()) {
+    std::filesystem::create_directories(results);
+    const Uuid h = test::write_handed_off_workflow(db, wf, results, spool, module);
+    std::cout << wf.id.str() << " handoff " << h.str() << "\n";
+    return 0;
+  }
   std::filesystem::create_directories(results);
   for (const auto& j : wf.job_ids) test::write_job_results(results, j);
   test::write_workflow(db, wf);

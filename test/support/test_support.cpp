@@ -218,6 +218,57 @@ void write_workflow(const std::string& conninfo, const SampleWorkflow& wf) {
   }
 }
 
+void save_events(TestDb& db, std::vector<NewEvent> events) {
+  save_events(db.conninfo(), std::move(events));
+}
+
+void save_events(const std::string& conninfo, std::vector<NewEvent> events) {
+  with_connection<int>(conninfo, [&](pg::Connection& c) -> asio::awaitable<int> {
+    co_await c.script("BEGIN");
+    co_await append_events(c, events);
+    co_await c.script("COMMIT");
+    co_return 0;
+  });
+}
+
+Uuid write_handed_off_workflow(const std::string& conninfo, SampleWorkflow wf, const fs::path& results,
+                               const fs::path& spool, const fs::path& handoff_module) {
+  const std::string job = wf.job_ids.front();
+  wf.finished = false;
+  write_workflow(conninfo, wf);
+  write_job_results(results, job);
+  const fs::path zip = results / (job + "_out.zip");
+  Process pad({"/usr/bin/python3", "-c",
+               "import os,sys,zipfile\nwith zipfile.ZipFile(sys.argv[1], 'a') as z: "
+               "z.writestr('data/out/padding.txt', os.urandom(4096))",
+               zip.string()},
+              results / ".pad.log");
+  if (pad.wait(60s).value_or(-1) != 0) throw std::runtime_error("padding the zip failed: " + pad.output());
+  const Uuid h = random_uuid4();
+  boost::json::object created{{"timestamp", typed_datetime(now_us())},
+                              {"originator_topic", "biomero.eventsourcing:Task"},
+                              {"workflow_id", typed_uuid(wf.id)},
+                              {"task_name", "SLURM_Import_Results.py"},
+                              {"task_version", "2.8.2"},
+                              {"input_data", boost::json::object{{"IDs", boost::json::array{101, 102}}}},
+                              {"params", boost::json::object{{"SLURM Job Id", job}, {"workflow_uuid", wf.id.str()}}}};
+  save_events(conninfo, {{h, std::string(topics::task_created), created}});
+  save_events(conninfo, {{wf.id, std::string(topics::task_added), boost::json::object{{"task_id", typed_uuid(h)}}}});
+  save_events(conninfo, {{h, std::string(topics::task_started), boost::json::object{}}});
+  Process stage({"/usr/bin/python3", handoff_module.string(), "stage", "--spool", spool.string(), "--workflow",
+                 wf.id.str(), "--job", job, "--zip", zip.string(), "--log", (results / ("omero-" + job + ".log")).string(),
+                 "--user-id", std::to_string(wf.user), "--user-name", "alice", "--group-id", std::to_string(wf.group),
+                 "--group-name", "Demo", "--task-id", h.str()},
+                results / ".stage.log");
+  if (stage.wait(60s).value_or(-1) != 0) throw std::runtime_error("stage failed: " + stage.output());
+  std::string marker = stage.output();
+  while (!marker.empty() && marker.back() == '\n') marker.pop_back();
+  save_events(conninfo, {{h, std::string(topics::status_updated), boost::json::object{{"status", "HANDED_OFF"}}}});
+  save_events(conninfo, {{h, std::string(topics::task_completed), boost::json::object{{"result", marker}}}});
+  save_events(conninfo, {{wf.id, std::string(topics::workflow_completed), boost::json::object{}}});
+  return h;
+}
+
 asio::awaitable<void> complete_workflow(pg::Connection& c, Uuid workflow_id) {
   std::vector<NewEvent> events;
   events.push_back({workflow_id, std::string(topics::workflow_completed), boost::json::object{}});

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "biomero_reactor/event_codec.hpp"
+#include "biomero_reactor/event_store.hpp"
 #include "biomero_reactor/pg.hpp"
 #include "biomero_reactor/uuid.hpp"
 
@@ -88,6 +89,19 @@ struct SampleWorkflow {
 };
 void write_workflow(TestDb& db, const SampleWorkflow& wf);
 void write_workflow(const std::string& conninfo, const SampleWorkflow& wf);
+// One BIOMERO "save": the events in one transaction under BIOMERO's EXCLUSIVE lock, each
+// at its aggregate's max version + 1.
+void save_events(TestDb& db, std::vector<NewEvent> events);
+void save_events(const std::string& conninfo, std::vector<NewEvent> events);
+
+// BIOMERO's Run_Workflow with the handoff import script, for the demo: the workflow's
+// analysis task (write_workflow, unfinished), its import task H (TaskCreated, TaskAdded,
+// TaskStarted), the results published into `spool` by the handoff module's `stage`
+// command (deploy/biomero), then H's StatusUpdated(HANDED_OFF) and TaskCompleted with the
+// script's marker message, and WorkflowCompleted. Returns H, the handoff id. The results
+// are <results>/<job>_out.zip (padded over the script's 1 KiB minimum) and its log.
+Uuid write_handed_off_workflow(const std::string& conninfo, SampleWorkflow wf, const fs::path& results,
+                               const fs::path& spool, const fs::path& handoff_module);
 // WorkflowCompleted for a workflow written with finished = false, on an open connection.
 boost::asio::awaitable<void> complete_workflow(pg::Connection& c, Uuid workflow_id);
 

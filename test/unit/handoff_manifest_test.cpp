@@ -52,6 +52,17 @@ BOOST_AUTO_TEST_CASE(a_good_manifest_parses_with_every_field) {
   BOOST_TEST(m.inputs.at("Dataset_ID").as_int64() == 51);
 }
 
+BOOST_AUTO_TEST_CASE(a_standalone_handoffs_workflow_is_built_from_its_manifest) {
+  const auto m = parse_manifest(json::serialize(good()), hid);
+  const Workflow wf = workflow_from_manifest(m);
+  BOOST_TEST(wf.id.str() == "0f0e0d0c-0b0a-4909-8807-060504030201");
+  BOOST_TEST(wf.user_id == 2);
+  BOOST_TEST(wf.group_id == 3);
+  BOOST_TEST(wf.tasks.empty());
+  BOOST_TEST(!wf.name.empty());
+  BOOST_TEST(wf.description.find(hid) != std::string::npos);
+}
+
 BOOST_AUTO_TEST_CASE(each_hostile_field_is_refused_naming_it) {
   auto m = good();
   m["schema"] = "biomero-reactor/handoff-manifest@2";
