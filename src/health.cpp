@@ -58,12 +58,13 @@ asio::awaitable<HttpAnswer> Health::answer(std::string target) {
   co_return answer;
 }
 
-asio::awaitable<boost::json::array> Health::not_ready_reasons() {
+asio::awaitable<boost::json::array> Health::not_ready_reasons(bool probe_events) {
   boost::json::array reasons;
   const ReactorSnapshot before = snapshot_();
   if (before.stopping) reasons.emplace_back("stopping");
   if (before.starting) reasons.emplace_back("starting");
-  std::string problem = co_await database_problem(events_, "events");
+  std::string problem;
+  if (probe_events) problem = co_await database_problem(events_, "events");
   if (!problem.empty()) reasons.emplace_back(problem);
   if (importer_ != nullptr) {
     problem = co_await database_problem(*importer_, "importer");
@@ -164,10 +165,12 @@ asio::awaitable<HttpAnswer> Health::metrics() {
         m.counter(f.name, f.help, f.value(l), {{"database", l.database}});
     }
   }
-  const boost::json::array not_ready = co_await not_ready_reasons();
-  m.gauge("biomero_reactor_ready", "1 when /readyz answers 200 (the same checks, run for this scrape).",
-          not_ready.empty() ? 1 : 0);
+  // The events database answered (or not) the gauges' read: readiness reuses that rather
+  // than waiting for it a second time when it hangs.
   const std::optional<DatabaseReading> reading = co_await database_gauges_.read();
+  const boost::json::array not_ready = co_await not_ready_reasons(false);
+  m.gauge("biomero_reactor_ready", "1 when /readyz answers 200 (the same checks, run for this scrape).",
+          not_ready.empty() && reading ? 1 : 0);
   write_database_gauges(m, reading);
   if (const auto process = read_process_stats()) write_process_metrics(m, *process);
   HttpAnswer answer{200, MetricsText::content_type, m.str()};

@@ -50,8 +50,9 @@ class Health {
 
  private:
   boost::asio::awaitable<HttpAnswer> readiness();
-  // Why /readyz would answer 503 now; empty when ready.
-  boost::asio::awaitable<boost::json::array> not_ready_reasons();
+  // Why /readyz would answer 503 now; empty when ready. Without probe_events the caller
+  // has asked the events database itself.
+  boost::asio::awaitable<boost::json::array> not_ready_reasons(bool probe_events = true);
   boost::asio::awaitable<HttpAnswer> metrics();
 
   pg::Pool& events_;

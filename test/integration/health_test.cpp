@@ -143,6 +143,10 @@ BOOST_FIXTURE_TEST_CASE(readiness_follows_the_database_while_health_stays_up, Wa
   const std::string reasons = boost::json::serialize(not_ready.at("reasons"));
   BOOST_TEST(reasons.find("events database unreachable") != std::string::npos, reasons);
   BOOST_TEST(status("/healthz") == 200);
+  const auto down = parse_metrics(get("/metrics").body);
+  BOOST_TEST(down.at("biomero_reactor_ready") == 0);
+  BOOST_TEST(down.at("biomero_reactor_database_up") == 0);
+  BOOST_TEST(down.count("biomero_reactor_jobs{state=\"pending\"}") == 0U);
 
   set_connections_allowed(true);
   BOOST_TEST_MESSAGE("database allowed again");
