@@ -22,9 +22,10 @@ done
 build_packages=(g++ cmake ninja-build pkg-config
   libboost1.81-dev libboost-json1.81-dev libboost-log1.81-dev
   libboost-program-options1.81-dev libpq-dev libyaml-cpp-dev libarchive-dev libssl-dev)
-# The tests and the demo: Boost.Test, a throwaway PostgreSQL 15, and the archivers the
-# benchmarks compare with.
-test_packages=(libboost-test1.81-dev postgresql libarchive-tools unzip zip python3 procps)
+# The tests and the demo: Boost.Test, a throwaway PostgreSQL 15, the archivers the
+# benchmarks compare with, and promtool (package prometheus: deploy/monitoring's tests; its
+# service may start on the CI host, on 9090, which no test uses).
+test_packages=(libboost-test1.81-dev postgresql libarchive-tools unzip zip python3 procps prometheus)
 
 wanted=("${build_packages[@]}")
 [ "$tests" = ON ] && wanted+=("${test_packages[@]}")

@@ -11,6 +11,7 @@
 #include <iostream>
 #include <set>
 
+#include "biomero_reactor/check_advice.hpp"
 #include "biomero_reactor/config.hpp"
 #include "biomero_reactor/conninfo.hpp"
 #include "biomero_reactor/group_storage.hpp"
@@ -102,6 +103,7 @@ int cmd_install_sql(const Config& cfg, bool from_start) {
 struct CheckLine {
   bool ok;
   std::string what;
+  bool warning = false;  // ok, but some jobs will fail: printed WARN, exit code unchanged
 };
 
 int cmd_check(const Config& cfg) {
@@ -167,19 +169,23 @@ int cmd_check(const Config& cfg) {
     for (const auto& [id, m] : storage.mappings) groups.insert(m.group_name);
     for (const auto& [id, name] : cfg.names.groups) groups.insert(name);
     for (const auto& g : groups) {
-      const auto probe = probe_analyzed_writable(group_base_path(storage, g));
-      lines.push_back(
-          {probe.ok, "group " + g + ": " + probe.path.string() + (probe.ok ? " is writable" : ": " + probe.detail)});
+      const auto probe = probe_analyzed_writable(group_base_path(storage, g), ProbeCleanup::remove_created);
+      lines.push_back({probe.ok, describe_probe(g, probe)});
     }
   } catch (const std::exception& e) {
     lines.push_back({false, std::string("group storage: ") + e.what()});
   }
+  for (const auto& w : setup_warnings(cfg)) lines.push_back({true, w, true});
   bool ok = true;
+  int warnings = 0;
   for (const auto& l : lines) {
-    std::cout << (l.ok ? "  ok    " : "  FAIL  ") << l.what << "\n";
+    std::cout << (l.warning ? "  WARN  " : l.ok ? "  ok    " : "  FAIL  ") << l.what << "\n";
     ok = ok && l.ok;
+    warnings += l.warning ? 1 : 0;
   }
-  std::cout << (ok ? "check passed\n" : "check found problems\n");
+  std::cout << (!ok             ? "check found problems\n"
+                : warnings == 0 ? "check passed\n"
+                                : "check passed with " + std::to_string(warnings) + " warning(s)\n");
   return ok ? 0 : 1;
 }
 
@@ -368,7 +374,8 @@ int main_with_args(int argc, char** argv) {
       "from-start", po::bool_switch(&from_start),
       "install-sql: process the event store's history (default on a first install: start at its head)")(
       "force", po::bool_switch(&force), "replay: even while orders are open at the importer (marks them superseded)")(
-      "command", po::value<std::string>(), "run | install-sql | check | status | replay | verify | health | omero-check")(
+      "command", po::value<std::string>(),
+      "run | install-sql | check | status | replay | verify | health | omero-check")(
       "args", po::value<std::vector<std::string>>(), "command arguments");
   po::positional_options_description pos;
   pos.add("command", 1).add("args", -1);
@@ -386,7 +393,8 @@ int main_with_args(int argc, char** argv) {
   }
   if (vm.count("help") || !vm.count("command")) {
     std::cout << "usage: biomero-reactor [--config FILE] run [--once] | install-sql [--from-start] | check | "
-                 "status [--json] | replay [--force] <workflow-uuid> | verify <workflow-uuid> | --all [--since DATE] [--json] | "
+                 "status [--json] | replay [--force] <workflow-uuid> | verify <workflow-uuid> | --all [--since DATE] "
+                 "[--json] | "
                  "health [--ready] | omero-check <user> | --version\n\n"
               << opts;
     return vm.count("help") ? 0 : 2;

@@ -224,8 +224,10 @@ fs::path group_base_path(const StorageSettings& settings, std::string_view group
   return settings.base_dir / std::string(group_name);
 }
 
-ProbeResult probe_analyzed_writable(const fs::path& group_base) {
-  ProbeResult result{group_base / ".analyzed", false, {}};
+namespace {
+
+ProbeResult probe_files(const fs::path& group_base) {
+  ProbeResult result{group_base / ".analyzed", false, {}, {}, {}};
   const auto fail = [&](const std::string& what, int error) {
     result.detail =
         what + ": " + std::strerror(error) + ". The reactor runs as " + who_am_i() + ": " + fix_for(group_base);
@@ -272,6 +274,26 @@ ProbeResult probe_analyzed_writable(const fs::path& group_base) {
   }
   result.ok = true;
   result.detail = "created, read back and removed a file in " + result.path.string() + " as " + who_am_i();
+  return result;
+}
+
+}  // namespace
+
+ProbeResult probe_analyzed_writable(const fs::path& group_base, ProbeCleanup cleanup) {
+  std::vector<fs::path> missing;  // innermost first
+  std::error_code ec;
+  for (fs::path p = group_base / ".analyzed"; !p.empty() && !fs::exists(p, ec) && !ec; p = p.parent_path()) {
+    missing.push_back(p);
+    if (p == p.parent_path()) break;
+  }
+  ProbeResult result = probe_files(group_base);
+  for (const auto& p : missing) {
+    if (!fs::exists(p, ec)) continue;
+    if (cleanup == ProbeCleanup::remove_created && ::rmdir(p.c_str()) == 0)
+      result.removed.insert(result.removed.begin(), p);
+    else
+      result.created.insert(result.created.begin(), p);
+  }
   return result;
 }
 

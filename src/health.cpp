@@ -7,8 +7,8 @@
 #include <cstring>
 
 #include "biomero_reactor/channels.hpp"
-#include "biomero_reactor/job_store.hpp"
 #include "biomero_reactor/migrations.hpp"
+#include "biomero_reactor/process_metrics.hpp"
 
 namespace biomero_reactor {
 
@@ -32,10 +32,22 @@ asio::awaitable<std::string> database_problem(pg::Pool& pool, std::string which)
   }
 }
 
+// Every state a step can end in, from the first scrape on (zero counts before the first
+// job), so rate() and histogram_quantile() see the series from the start.
+void write_step_durations(MetricsText& m, const std::map<std::string, Histogram>& observed) {
+  for (const JobState state : all_job_states) {
+    if (state == JobState::pending || state == JobState::skipped) continue;  // never a step's end
+    const std::string name(to_string(state));
+    const auto it = observed.find(name);
+    m.histogram("biomero_reactor_step_duration_seconds", "Time from a job's previous state to this one.",
+                it == observed.end() ? step_duration_histogram() : it->second, {{"state", name}});
+  }
+}
+
 }  // namespace
 
 Health::Health(pg::Pool& events, pg::Pool* importer, std::function<ReactorSnapshot()> snapshot)
-    : events_(events), importer_(importer), snapshot_(std::move(snapshot)) {}
+    : events_(events), importer_(importer), snapshot_(std::move(snapshot)), database_gauges_(events) {}
 
 asio::awaitable<HttpAnswer> Health::answer(std::string target) {
   const std::string path = target.substr(0, target.find('?'));
@@ -46,12 +58,13 @@ asio::awaitable<HttpAnswer> Health::answer(std::string target) {
   co_return answer;
 }
 
-asio::awaitable<HttpAnswer> Health::readiness() {
+asio::awaitable<boost::json::array> Health::not_ready_reasons(bool probe_events) {
   boost::json::array reasons;
   const ReactorSnapshot before = snapshot_();
   if (before.stopping) reasons.emplace_back("stopping");
   if (before.starting) reasons.emplace_back("starting");
-  std::string problem = co_await database_problem(events_, "events");
+  std::string problem;
+  if (probe_events) problem = co_await database_problem(events_, "events");
   if (!problem.empty()) reasons.emplace_back(problem);
   if (importer_ != nullptr) {
     problem = co_await database_problem(*importer_, "importer");
@@ -76,19 +89,27 @@ asio::awaitable<HttpAnswer> Health::readiness() {
     reasons.emplace_back("every worker thread (" + std::to_string(s.workers) +
                          ") is stuck in a file step past jobs.file_step_timeout (a hung mount?)");
   }
+  co_return reasons;
+}
+
+asio::awaitable<HttpAnswer> Health::readiness() {
+  boost::json::array reasons = co_await not_ready_reasons();
+  const ReactorSnapshot s = snapshot_();
+  const bool poll_only = s.poll_only;
   const bool ready = reasons.empty();
   boost::json::object body;
   if (s.workers_stuck > 0) body["workers_stuck"] = s.workers_stuck;
   body["ready"] = ready;
   if (ready)
-    body["poll_only"] = s.poll_only;
+    body["poll_only"] = poll_only;
   else
     body["reasons"] = std::move(reasons);
   HttpAnswer answer = json_answer(ready ? 200 : 503, std::move(body));
   co_return answer;
 }
 
-// The database gauges are read at scrape time; a database that does not answer leaves them out.
+// The database gauges are read at scrape time (database_gauges.hpp); a database that does
+// not answer leaves them out.
 asio::awaitable<HttpAnswer> Health::metrics() {
   const ReactorSnapshot s = snapshot_();
   MetricsText m;
@@ -104,10 +125,11 @@ asio::awaitable<HttpAnswer> Health::metrics() {
               {{"channel", std::string(ch)}});
   }
   const Counters& c = s.counters;
-  m.counter("biomero_reactor_jobs_total", "Jobs finished or retried, by outcome.",
+  m.counter("biomero_reactor_jobs_total", "Jobs finished by this process, by outcome.",
             static_cast<double>(c.jobs_imported), {{"outcome", "imported"}});
   m.counter("biomero_reactor_jobs_total", "", static_cast<double>(c.jobs_failed), {{"outcome", "failed"}});
-  m.counter("biomero_reactor_jobs_total", "", static_cast<double>(c.jobs_retried), {{"outcome", "retried"}});
+  m.counter("biomero_reactor_step_retries_total", "Job steps that failed transiently and were scheduled again.",
+            static_cast<double>(c.step_retries));
   m.counter("biomero_reactor_orders_submitted_total", "Upload orders inserted into the importer's table.",
             static_cast<double>(c.orders_submitted));
   m.counter("biomero_reactor_orders_resubmitted_total",
@@ -119,17 +141,14 @@ asio::awaitable<HttpAnswer> Health::metrics() {
             {{"outcome", "failed"}});
   m.counter("biomero_reactor_omero_annotations_total", "", static_cast<double>(c.annotations_given_up),
             {{"outcome", "given_up"}});
-  m.counter("biomero_reactor_bytes_extracted_total", "Bytes extracted from result zips.",
+  m.counter("biomero_reactor_extracted_bytes_total", "Bytes extracted from result zips.",
             static_cast<double>(c.bytes_extracted));
-  m.counter("biomero_reactor_bytes_copied_total", "Bytes copied into .analyzed trees.",
+  m.counter("biomero_reactor_copied_bytes_total", "Bytes copied into .analyzed trees.",
             static_cast<double>(c.bytes_copied));
   m.gauge("biomero_reactor_jobs_running", "Job steps running in this process.", s.running_jobs);
   m.gauge("biomero_reactor_workers_stuck",
           "Worker threads still in a file step that was given up after jobs.file_step_timeout.", s.workers_stuck);
-  for (const auto& [state, h] : s.step_durations) {
-    m.histogram("biomero_reactor_step_duration_seconds", "Time from a job's previous state to this one.", h,
-                {{"state", state}});
-  }
+  write_step_durations(m, s.step_durations);
   // One family after another, as the exposition format wants them grouped.
   struct Family {
     const char* name;
@@ -154,18 +173,14 @@ asio::awaitable<HttpAnswer> Health::metrics() {
         m.counter(f.name, f.help, f.value(l), {{"database", l.database}});
     }
   }
-  try {
-    auto conn = co_await events_.acquire();
-    const std::int64_t waiting = co_await JobStore::orders_waiting(*conn);
-    auto r = co_await conn->query("SELECT pg_notification_queue_usage()");
-    m.gauge("biomero_reactor_orders_waiting", "Upload orders waiting for BIOMERO.importer.",
-            static_cast<double>(waiting));
-    m.gauge("biomero_reactor_notification_queue_usage", "Fraction of PostgreSQL's NOTIFY queue in use (events database).",
-            r.float64(0, 0));
-    m.gauge("biomero_reactor_database_up", "1 when the events database answered this scrape.", 1);
-  } catch (const std::exception&) {
-    m.gauge("biomero_reactor_database_up", "1 when the events database answered this scrape.", 0);
-  }
+  // The events database answered (or not) the gauges' read: readiness reuses that rather
+  // than waiting for it a second time when it hangs.
+  const std::optional<DatabaseReading> reading = co_await database_gauges_.read();
+  const boost::json::array not_ready = co_await not_ready_reasons(false);
+  m.gauge("biomero_reactor_ready", "1 when /readyz answers 200 (the same checks, run for this scrape).",
+          not_ready.empty() && reading ? 1 : 0);
+  write_database_gauges(m, reading);
+  if (const auto process = read_process_stats()) write_process_metrics(m, *process);
   HttpAnswer answer{200, MetricsText::content_type, m.str()};
   co_return answer;
 }

@@ -1,5 +1,7 @@
 #include "biomero_reactor/job_store.hpp"
 
+#include <algorithm>
+
 #include "biomero_reactor/errors.hpp"
 #include "biomero_reactor/event_store.hpp"
 #include "biomero_reactor/log.hpp"
@@ -285,7 +287,7 @@ asio::awaitable<std::optional<std::int64_t>> JobStore::insert_job(pg::Connection
 }
 
 asio::awaitable<std::optional<std::int64_t>> JobStore::insert_handoff_job(pg::Connection& c, const HandoffRow& row,
-                                                                         std::string* conflict) {
+                                                                          std::string* conflict) {
   auto job = co_await c.query(
       "INSERT INTO biomero_reactor.jobs (workflow_id, slurm_job_id, state, group_name, user_name, handoff_id, "
       " handoff_dir, handoff_manifest) VALUES ($1, $2, 'pending', $3, $4, $5, $6, $7::jsonb) "
@@ -341,11 +343,31 @@ asio::awaitable<std::int64_t> JobStore::unfinished(pg::Pool& pool) {
   co_return r.int64(0, 0);
 }
 
-asio::awaitable<std::int64_t> JobStore::orders_waiting(pg::Connection& c) {
+asio::awaitable<JobGauges> JobStore::gauges(pg::Connection& c) {
+  JobGauges out;
+  auto by_state = co_await c.query("SELECT state, count(*) FROM biomero_reactor.jobs GROUP BY state");
+  for (const JobState s : all_job_states) {
+    std::int64_t n = 0;
+    for (int i = 0; i < by_state.rows(); ++i) {
+      if (by_state.text(i, 0) == to_string(s)) n = by_state.int64(i, 1);
+    }
+    out.jobs_by_state.emplace_back(std::string(to_string(s)), n);
+  }
+  // Waiting orders: the current submission's orders of submitted jobs (the partial index
+  // jobs_submitted_idx). A pending job's age: its last history row, the one that made it
+  // pending (a retry's backoff does not reset it; updated_at would).
   auto r = co_await c.query(
-      "SELECT count(*) FROM biomero_reactor.orders o JOIN biomero_reactor.jobs j ON j.id = o.job_id "
-      " AND o.attempt = j.attempt AND o.submission = j.submission WHERE j.state = 'submitted'");
-  co_return r.int64(0, 0);
+      "WITH waiting AS (SELECT o.submitted_at FROM biomero_reactor.orders o JOIN biomero_reactor.jobs j "
+      "  ON j.id = o.job_id AND o.attempt = j.attempt AND o.submission = j.submission WHERE j.state = 'submitted') "
+      "SELECT (SELECT count(*) FROM waiting), "
+      " (SELECT coalesce(extract(epoch FROM now() - min(submitted_at)), 0)::float8 FROM waiting), "
+      " (SELECT coalesce(extract(epoch FROM now() - min(h.at)), 0)::float8 FROM biomero_reactor.jobs j "
+      "  CROSS JOIN LATERAL (SELECT at FROM biomero_reactor.job_history h WHERE h.job_id = j.id "
+      "   ORDER BY h.id DESC LIMIT 1) h WHERE j.state = 'pending')");
+  out.orders_waiting = r.int64(0, 0);
+  out.oldest_waiting_order_age_seconds = std::max(0.0, r.float64(0, 1));
+  out.oldest_pending_job_age_seconds = std::max(0.0, r.float64(0, 2));
+  co_return out;
 }
 
 asio::awaitable<std::vector<JobStore::ArchivedJob>> JobStore::archived_jobs(pg::Connection& c,

@@ -68,7 +68,7 @@ asio::awaitable<void> retry_later(PipelineContext& ctx, Job& job, std::string er
   const auto delay = backoff_delay(ctx.cfg.jobs.retry_initial, ctx.cfg.jobs.retry_max, static_cast<unsigned>(job.step_failures),
                                    std::uniform_real_distribution<double>(0, 1)(rng));
   co_await ctx.jobs.retry_later(job, error, delay);
-  ++ctx.counters.jobs_retried;
+  ++ctx.counters.step_retries;
   log::warn("job step failed; will retry", {{"workflow_id", job.workflow_id.str()},
                                             {"job_id", job.slurm_job_id},
                                             {"state", std::string(to_string(job.state))},

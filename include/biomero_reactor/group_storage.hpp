@@ -57,10 +57,18 @@ struct StorageSettings {
 struct ProbeResult {
   std::filesystem::path path;  // <group base>/.analyzed
   bool ok;
-  std::string detail;  // on failure: what failed, as which uid/gid, and what to fix
+  std::string detail;                          // on failure: what failed, as which uid/gid, and what to fix
+  std::vector<std::filesystem::path> created;  // directories the probe created and left (outermost first)
+  std::vector<std::filesystem::path> removed;  // directories it created and removed again
+};
+enum class ProbeCleanup {
+  keep_directories,  // the pipeline: the directories are needed next anyway
+  remove_created,    // `check`: leave the storage as found
 };
 // Creates <group_base>/.analyzed (and the group base, as a group's first workflow needs),
-// writes a probe file there, reads it back and removes it.
-[[nodiscard]] ProbeResult probe_analyzed_writable(const std::filesystem::path& group_base);
+// writes a probe file there, reads it back and removes it; with remove_created, then
+// removes the directories it created (those it could not remove stay in `created`).
+[[nodiscard]] ProbeResult probe_analyzed_writable(const std::filesystem::path& group_base,
+                                                  ProbeCleanup cleanup = ProbeCleanup::keep_directories);
 
 }  // namespace biomero_reactor

@@ -4,6 +4,7 @@
 // use, the group storage is writable) and /metrics (Prometheus). It reads the reactor
 // through a snapshot taken at each request, and the databases at scrape time.
 #include <boost/asio/awaitable.hpp>
+#include <boost/json/array.hpp>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -12,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "biomero_reactor/database_gauges.hpp"
 #include "biomero_reactor/http_endpoint.hpp"
 #include "biomero_reactor/metrics.hpp"
 #include "biomero_reactor/pg.hpp"
@@ -49,11 +51,15 @@ class Health {
 
  private:
   boost::asio::awaitable<HttpAnswer> readiness();
+  // Why /readyz would answer 503 now; empty when ready. Without probe_events the caller
+  // has asked the events database itself.
+  boost::asio::awaitable<boost::json::array> not_ready_reasons(bool probe_events = true);
   boost::asio::awaitable<HttpAnswer> metrics();
 
   pg::Pool& events_;
   pg::Pool* importer_;
   std::function<ReactorSnapshot()> snapshot_;
+  DatabaseGauges database_gauges_;
 };
 
 }  // namespace biomero_reactor

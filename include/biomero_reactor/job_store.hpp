@@ -58,6 +58,14 @@ struct WaitingJob {
   std::int64_t waited_ms = 0;  // since the job was submitted
 };
 
+// The job table's gauges for /metrics, read in one go (two cheap statements).
+struct JobGauges {
+  std::vector<std::pair<std::string, std::int64_t>> jobs_by_state;  // every state, 0 when none
+  std::int64_t orders_waiting = 0;                                  // current orders of submitted jobs
+  double oldest_waiting_order_age_seconds = 0;  // the oldest of those, since it was submitted; 0 when none
+  double oldest_pending_job_age_seconds = 0;    // the oldest pending job, since it became pending; 0 when none
+};
+
 struct StatusReport {
   std::int64_t intake_cursor = 0;
   std::int64_t event_store_head = 0;  // the newest event in workflowtracker_events (0: none)
@@ -149,8 +157,9 @@ class JobStore {
   static boost::asio::awaitable<int> replay(pg::Pool& pool, std::string workflow_id);
   // Jobs not yet in a terminal state (`run --once` stops at 0).
   static boost::asio::awaitable<std::int64_t> unfinished(pg::Pool& pool);
-  // Orders of submitted jobs, waiting for the importer (/metrics).
-  static boost::asio::awaitable<std::int64_t> orders_waiting(pg::Connection& c);
+  // Jobs by state, the orders waiting for the importer and the oldest waiting order and
+  // pending job (/metrics; Health reads them at most once a second).
+  static boost::asio::awaitable<JobGauges> gauges(pg::Connection& c);
   static boost::asio::awaitable<StatusReport> status(pg::Connection& c, int recent);
   // verify: the published job directories (archived or later), of one workflow or of all,
   // updated since `since` (a timestamp PostgreSQL reads) when given; oldest first.

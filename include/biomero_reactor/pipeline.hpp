@@ -28,7 +28,7 @@ struct OmeroLink;  // omero_step.hpp
 
 // Touched only on the event loop's thread.
 struct Counters {
-  std::uint64_t jobs_imported = 0, jobs_failed = 0, jobs_retried = 0, orders_submitted = 0, orders_resubmitted = 0,
+  std::uint64_t jobs_imported = 0, jobs_failed = 0, step_retries = 0, orders_submitted = 0, orders_resubmitted = 0,
                 bytes_extracted = 0, bytes_copied = 0;
   std::uint64_t annotations_done = 0, annotation_failures = 0, annotations_given_up = 0;
 };

@@ -143,6 +143,10 @@ BOOST_FIXTURE_TEST_CASE(readiness_follows_the_database_while_health_stays_up, Wa
   const std::string reasons = boost::json::serialize(not_ready.at("reasons"));
   BOOST_TEST(reasons.find("events database unreachable") != std::string::npos, reasons);
   BOOST_TEST(status("/healthz") == 200);
+  const auto down = parse_metrics(get("/metrics").body);
+  BOOST_TEST(down.at("biomero_reactor_ready") == 0);
+  BOOST_TEST(down.at("biomero_reactor_database_up") == 0);
+  BOOST_TEST(down.count("biomero_reactor_jobs{state=\"pending\"}") == 0U);
 
   set_connections_allowed(true);
   BOOST_TEST_MESSAGE("database allowed again");
@@ -188,10 +192,16 @@ BOOST_FIXTURE_TEST_CASE(metrics_count_the_job_its_bytes_and_the_event_that_start
   const auto m = parse_metrics(answer.body);
   BOOST_TEST(m.at("biomero_reactor_jobs_total{outcome=\"imported\"}") == 1);
   BOOST_TEST(m.at("biomero_reactor_jobs_total{outcome=\"failed\"}") == 0);
+  BOOST_TEST(m.count("biomero_reactor_jobs_total{outcome=\"retried\"}") == 0U);  // outcomes only
+  BOOST_TEST(m.at("biomero_reactor_step_retries_total") == 0);
+  BOOST_TEST(m.at("biomero_reactor_jobs{state=\"imported\"}") == 1);
+  BOOST_TEST(m.at("biomero_reactor_jobs{state=\"pending\"}") == 0);
+  BOOST_TEST(m.at("biomero_reactor_oldest_waiting_order_age_seconds") == 0);
+  BOOST_TEST(m.at("biomero_reactor_oldest_pending_job_age_seconds") == 0);
   BOOST_TEST(m.at("biomero_reactor_orders_submitted_total") == 1);
   BOOST_TEST(m.at("biomero_reactor_orders_waiting") == 0);
-  BOOST_TEST(m.at("biomero_reactor_bytes_extracted_total") > 0);
-  BOOST_TEST(m.at("biomero_reactor_bytes_copied_total") > 0);
+  BOOST_TEST(m.at("biomero_reactor_extracted_bytes_total") > 0);
+  BOOST_TEST(m.at("biomero_reactor_copied_bytes_total") > 0);
   // Written after the reactor was listening: the trigger's NOTIFY brought it in.
   BOOST_TEST(m.at("biomero_reactor_events_total{source=\"notify\"}") == 1);
   BOOST_TEST(m.at("biomero_reactor_notifications_total{channel=\"biomero_reactor_workflow\"}") >= 1);
@@ -199,7 +209,8 @@ BOOST_FIXTURE_TEST_CASE(metrics_count_the_job_its_bytes_and_the_event_that_start
   BOOST_TEST(m.at("biomero_reactor_listener_up{database=\"events\"}") == 1);
   BOOST_TEST(m.at("biomero_reactor_listener_reconnects_total{database=\"events\"}") == 0);
   BOOST_TEST(m.at("biomero_reactor_database_up") == 1);
-  BOOST_TEST(m.count("biomero_reactor_notification_queue_usage") == 1U);
+  BOOST_TEST(m.at("biomero_reactor_ready") == 1);
+  BOOST_TEST(m.count("biomero_reactor_notification_queue_usage_ratio") == 1U);
   const std::string build_info = "biomero_reactor_build_info{version=\"" BIOMERO_REACTOR_VERSION "\",schema=\"" +
                                  std::to_string(binary_schema_version()) + "\"}";
   BOOST_TEST(m.at(build_info) == 1);
