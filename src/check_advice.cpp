@@ -1,8 +1,22 @@
 #include "biomero_reactor/check_advice.hpp"
 
+#include <sys/stat.h>
+
+#include <optional>
+
 namespace biomero_reactor {
 
 namespace {
+
+// The device of `path`, or of its nearest existing parent.
+std::optional<dev_t> device_of(std::filesystem::path path) {
+  for (;;) {
+    struct stat st {};
+    if (::stat(path.c_str(), &st) == 0) return st.st_dev;
+    if (!path.has_relative_path()) return std::nullopt;
+    path = path.parent_path();
+  }
+}
 
 std::string joined(const std::vector<std::filesystem::path>& paths) {
   std::string out;
@@ -56,6 +70,16 @@ std::string describe_probe(const std::string& group, const ProbeResult& probe) {
   for (std::size_t i = 0; i < parts.size(); ++i) out += (i == 0 ? " (" : "; ") + parts[i];
   if (!parts.empty()) out += ")";
   return out;
+}
+
+std::string describe_spool_placement(const std::filesystem::path& spool, const std::filesystem::path& base_dir) {
+  const auto spool_dev = device_of(spool), base_dev = device_of(base_dir);
+  if (!spool_dev || !base_dev) return "handoff.spool " + spool.string() + ": cannot tell its file system";
+  if (*spool_dev == *base_dev)
+    return "handoff.spool " + spool.string() + ": on the same file system as base_dir " + base_dir.string() +
+           " (handed-off zips are moved, not copied)";
+  return "note: handoff.spool " + spool.string() + " is on another file system than base_dir " + base_dir.string() +
+         ": handed-off zips are copied (and fsynced), not moved; put the spool on the storage volume";
 }
 
 }  // namespace biomero_reactor

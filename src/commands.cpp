@@ -165,6 +165,7 @@ int cmd_check(const Config& cfg) {
     for (const auto& w : storage.warnings) lines.push_back({true, "note: " + w});
     lines.push_back({true, "group storage base_dir " + storage.base_dir.string() + ", running as uid " +
                                std::to_string(::getuid())});
+    lines.push_back({true, describe_spool_placement(cfg.handoff.spool, storage.base_dir)});
     std::set<std::string> groups;
     for (const auto& [id, m] : storage.mappings) groups.insert(m.group_name);
     for (const auto& [id, name] : cfg.names.groups) groups.insert(name);

@@ -16,4 +16,11 @@ namespace biomero_reactor {
 // exactly which directories the probe created (and removed again, or left behind).
 [[nodiscard]] std::string describe_probe(const std::string& group, const ProbeResult& probe);
 
+// `check`'s note on handoff.spool: on the storage's file system a handed-off zip moves
+// into .analyzed/ without a copy; elsewhere it is copied (and fsynced), which costs the
+// zip's size in I/O per job. A path that does not exist yet is judged by its nearest
+// existing parent.
+[[nodiscard]] std::string describe_spool_placement(const std::filesystem::path& spool,
+                                                   const std::filesystem::path& base_dir);
+
 }  // namespace biomero_reactor

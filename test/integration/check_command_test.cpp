@@ -1,8 +1,11 @@
 // `biomero-reactor check` tells the truth: it warns about settings without which jobs
 // will fail later (no user names, no destination), naming the keys that fix it, and its
 // storage probe leaves the storage as it found it, saying what it created.
+#include <sys/stat.h>
+
 #include <boost/test/unit_test.hpp>
 
+#include "biomero_reactor/check_advice.hpp"
 #include "test_support.hpp"
 
 using namespace biomero_reactor;
@@ -60,6 +63,23 @@ BOOST_FIXTURE_TEST_CASE(no_user_names_and_no_destination_are_warnings_naming_the
   for (const char* key : {"destination.id", "destination.type", "destination.groups.<group>.id", "omero.web.url"})
     BOOST_TEST(has(out, key), key);
   BOOST_TEST(has(out, "check passed with 2 warning(s)\n"), out);
+}
+
+BOOST_AUTO_TEST_CASE(the_spool_placement_says_whether_zips_are_moved_or_copied) {
+  TempTree tree;
+  fs::create_directories(tree.path() / "data");
+  const std::string same = describe_spool_placement(tree.path() / "data/.biomero-reactor/spool", tree.path() / "data");
+  BOOST_TEST(has(same, "on the same file system as base_dir"), same);
+  // /dev/shm is a file system of its own wherever it exists.
+  struct stat shm {
+  }, tmp{};
+  if (::stat("/dev/shm", &shm) == 0 && ::stat(tree.path().c_str(), &tmp) == 0 && shm.st_dev != tmp.st_dev) {
+    const std::string other = describe_spool_placement("/dev/shm/spool", tree.path() / "data");
+    BOOST_TEST(has(other, "is on another file system than base_dir"), other);
+    BOOST_TEST(has(other, "copied (and fsynced), not moved"), other);
+  } else {
+    BOOST_TEST_MESSAGE("no second file system at /dev/shm here: only the same-file-system case is checked");
+  }
 }
 
 BOOST_FIXTURE_TEST_CASE(a_complete_configuration_has_no_warnings, Checked) {
