@@ -25,12 +25,6 @@ using namespace biomero_reactor::test;
 
 namespace {
 
-std::string free_local_port() {
-  boost::asio::io_context io;
-  boost::asio::ip::tcp::acceptor a(io, {boost::asio::ip::make_address("127.0.0.1"), 0});
-  return std::to_string(a.local_endpoint().port());
-}
-
 // A reactor with its HTTP endpoint on, fast LISTEN reconnects, and a workflow's files.
 struct Watched {
   TestDb db;
@@ -53,13 +47,7 @@ struct Watched {
   HttpAnswer get(const std::string& target) { return http_get(listen, target, std::chrono::seconds(10)); }
 
   // 0 when the endpoint does not answer (yet).
-  unsigned status(const std::string& target) {
-    try {
-      return get(target).status;
-    } catch (const std::exception&) {
-      return 0;
-    }
-  }
+  unsigned status(const std::string& target) { return http_status(listen, target); }
 
   void set_connections_allowed(bool allowed) {
     const std::string sql = "ALTER DATABASE " + db.name() + " ALLOW_CONNECTIONS " + (allowed ? "true" : "false");
@@ -84,19 +72,6 @@ struct Watched {
     if (error) std::rethrow_exception(error);
   }
 };
-
-// "name{labels}" -> value, from the Prometheus text format.
-std::map<std::string, double> parse_metrics(const std::string& text) {
-  std::map<std::string, double> out;
-  std::istringstream in(text);
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.empty() || line[0] == '#') continue;
-    const auto space = line.rfind(' ');
-    out[line.substr(0, space)] = std::stod(line.substr(space + 1));
-  }
-  return out;
-}
 
 // A datagram socket standing in for systemd's notification socket.
 struct NotifySocket {

@@ -17,12 +17,6 @@ using namespace biomero_reactor::test;
 
 namespace {
 
-std::string free_local_port() {
-  boost::asio::io_context io;
-  boost::asio::ip::tcp::acceptor a(io, {boost::asio::ip::make_address("127.0.0.1"), 0});
-  return std::to_string(a.local_endpoint().port());
-}
-
 // pipeline_yaml with another results.wait.
 std::string pipeline_yaml_waiting(const fs::path& dir, const std::string& wait) {
   std::string yaml = pipeline_yaml(dir);

@@ -19,25 +19,6 @@ using namespace biomero_reactor::test;
 
 namespace {
 
-std::string free_local_port() {
-  boost::asio::io_context io;
-  boost::asio::ip::tcp::acceptor a(io, {boost::asio::ip::make_address("127.0.0.1"), 0});
-  return std::to_string(a.local_endpoint().port());
-}
-
-// "name{labels}" -> value.
-std::map<std::string, double> samples(const std::string& text) {
-  std::map<std::string, double> out;
-  std::istringstream in(text);
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.empty() || line[0] == '#') continue;
-    const auto space = line.rfind(' ');
-    out[line.substr(0, space)] = std::stod(line.substr(space + 1));
-  }
-  return out;
-}
-
 // Two reads through one DatabaseGauges, as two scrapes within a second make them.
 std::pair<std::optional<DatabaseReading>, std::uint64_t> read_twice(const std::string& conninfo) {
   boost::asio::io_context io;
@@ -70,16 +51,9 @@ BOOST_AUTO_TEST_CASE(every_family_is_there_from_the_first_scrape) {
   const auto cfg = write_reactor_config(tree.path(), db.conninfo(),
                                         pipeline_yaml(tree.path()) + "http:\n  listen: \"" + listen + "\"\n");
   auto reactor = start_reactor(cfg, tree.path() / "reactor.log");
-  BOOST_REQUIRE_MESSAGE(eventually([&] {
-                          try {
-                            return http_get(listen, "/readyz", std::chrono::seconds(5)).status == 200U;
-                          } catch (const std::exception&) {
-                            return false;
-                          }
-                        }),
-                        reactor->output());
+  BOOST_REQUIRE_MESSAGE(eventually([&] { return http_status(listen, "/readyz") == 200U; }), reactor->output());
   const std::string body = http_get(listen, "/metrics", std::chrono::seconds(10)).body;
-  const auto m = samples(body);
+  const auto m = parse_metrics(body);
   for (const char* state : {"started", "archiving", "archived", "submitted", "imported", "failed"}) {
     const std::string labels = std::string("{state=\"") + state + "\"}";
     BOOST_TEST(m.at("biomero_reactor_step_duration_seconds_count" + labels) == 0, state);
@@ -143,7 +117,7 @@ BOOST_AUTO_TEST_CASE(the_oldest_waiting_order_and_pending_job_are_aged_from_the_
 
   MetricsText text;
   write_database_gauges(text, reading);
-  const auto m = samples(text.str());
+  const auto m = parse_metrics(text.str());
   BOOST_TEST(m.at("biomero_reactor_jobs{state=\"pending\"}") == 1);
   BOOST_TEST(m.at("biomero_reactor_orders_waiting") == 1);
   BOOST_TEST(m.at("biomero_reactor_database_up") == 1);

@@ -24,12 +24,6 @@ namespace {
 
 const fs::path monitoring = fs::path(BIOMERO_TEST_FIXTURES).parent_path().parent_path() / "deploy" / "monitoring";
 
-std::string free_local_port() {
-  boost::asio::io_context io;
-  boost::asio::ip::tcp::acceptor a(io, {boost::asio::ip::make_address("127.0.0.1"), 0});
-  return std::to_string(a.local_endpoint().port());
-}
-
 // Sample names (with _bucket, _sum, _count) and family names (# TYPE) of a scrape.
 std::set<std::string> exported_names(const std::string& text) {
   std::set<std::string> out;
@@ -96,14 +90,7 @@ BOOST_AUTO_TEST_CASE(rules_and_dashboard_use_only_exported_names_and_the_scrape_
   const auto cfg = write_reactor_config(tree.path(), db.conninfo(),
                                         pipeline_yaml(tree.path()) + "http:\n  listen: \"" + listen + "\"\n");
   auto reactor = start_reactor(cfg, tree.path() / "reactor.log");
-  BOOST_REQUIRE_MESSAGE(eventually([&] {
-                          try {
-                            return http_get(listen, "/readyz", std::chrono::seconds(5)).status == 200U;
-                          } catch (const std::exception&) {
-                            return false;
-                          }
-                        }),
-                        reactor->output());
+  BOOST_REQUIRE_MESSAGE(eventually([&] { return http_status(listen, "/readyz") == 200U; }), reactor->output());
   const std::string scrape = http_get(listen, "/metrics", std::chrono::seconds(10)).body;
   reactor->signal(SIGTERM);
   BOOST_TEST(reactor->wait(30s).value_or(-1) == 0);

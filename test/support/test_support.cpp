@@ -6,6 +6,7 @@
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
 #include <csignal>
 #include <cstdlib>
 #include <fstream>
@@ -16,6 +17,7 @@
 #include "biomero_reactor/archive.hpp"
 #include "biomero_reactor/event_codec.hpp"
 #include "biomero_reactor/event_store.hpp"
+#include "biomero_reactor/http_endpoint.hpp"
 
 namespace biomero_reactor::test {
 
@@ -255,10 +257,29 @@ Uuid write_handed_off_workflow(const std::string& conninfo, SampleWorkflow wf, c
   save_events(conninfo, {{h, std::string(topics::task_created), created}});
   save_events(conninfo, {{wf.id, std::string(topics::task_added), boost::json::object{{"task_id", typed_uuid(h)}}}});
   save_events(conninfo, {{h, std::string(topics::task_started), boost::json::object{}}});
-  Process stage({"/usr/bin/python3", handoff_module.string(), "stage", "--spool", spool.string(), "--workflow",
-                 wf.id.str(), "--job", job, "--zip", zip.string(), "--log", (results / ("omero-" + job + ".log")).string(),
-                 "--user-id", std::to_string(wf.user), "--user-name", "alice", "--group-id", std::to_string(wf.group),
-                 "--group-name", "Demo", "--task-id", h.str()},
+  Process stage({"/usr/bin/python3",
+                 handoff_module.string(),
+                 "stage",
+                 "--spool",
+                 spool.string(),
+                 "--workflow",
+                 wf.id.str(),
+                 "--job",
+                 job,
+                 "--zip",
+                 zip.string(),
+                 "--log",
+                 (results / ("omero-" + job + ".log")).string(),
+                 "--user-id",
+                 std::to_string(wf.user),
+                 "--user-name",
+                 "alice",
+                 "--group-id",
+                 std::to_string(wf.group),
+                 "--group-name",
+                 "Demo",
+                 "--task-id",
+                 h.str()},
                 results / ".stage.log");
   if (stage.wait(60s).value_or(-1) != 0) throw std::runtime_error("stage failed: " + stage.output());
   std::string marker = stage.output();
@@ -412,6 +433,32 @@ bool eventually(const std::function<bool()>& done, std::chrono::milliseconds tim
     if (std::chrono::steady_clock::now() > end) return false;
     std::this_thread::sleep_for(50ms);
   }
+}
+
+unsigned http_status(const std::string& listen, const std::string& target) {
+  try {
+    return http_get(listen, target, std::chrono::seconds(5)).status;
+  } catch (const std::exception&) {
+    return 0;
+  }
+}
+
+std::string free_local_port() {
+  boost::asio::io_context io;
+  boost::asio::ip::tcp::acceptor a(io, {boost::asio::ip::make_address("127.0.0.1"), 0});
+  return std::to_string(a.local_endpoint().port());
+}
+
+std::map<std::string, double> parse_metrics(const std::string& text) {
+  std::map<std::string, double> out;
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.empty() || line[0] == '#') continue;
+    const auto space = line.rfind(' ');
+    out[line.substr(0, space)] = std::stod(line.substr(space + 1));
+  }
+  return out;
 }
 
 }  // namespace biomero_reactor::test

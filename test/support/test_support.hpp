@@ -69,6 +69,13 @@ class TempTree {
   fs::path root_;
 };
 
+// The status of GET target on a reactor's http.listen, 0 while it does not answer (yet).
+unsigned http_status(const std::string& listen, const std::string& target);
+// A loopback port free right now, for a reactor's http.listen.
+std::string free_local_port();
+// A Prometheus text scrape as "name{labels}" -> value.
+std::map<std::string, double> parse_metrics(const std::string& text);
+
 std::string read_file(const fs::path& p);
 
 // A completed workflow as BIOMERO writes it: WorkflowInitiated, a task with its SLURM job
