@@ -3,10 +3,12 @@
 // OMERO.web, the destination dataset is found or created as the user and recorded before
 // the order, and after the import the workflow annotations are on the imported images.
 // The importer's side in OMERO (images with the order's uuid) is played by a thread here.
+#include <signal.h>
+
 #include <atomic>
-#include <set>
 #include <boost/json/parse.hpp>
 #include <boost/test/unit_test.hpp>
+#include <set>
 #include <thread>
 
 #include "omero_web_standin.hpp"
@@ -80,17 +82,42 @@ struct OmeroFlow {
   std::int64_t root = web.add_user("root", std::string(admin_password), true, {lab});
   std::int64_t alice = web.add_user("alice", "alice-pw", false, {lab});
   fs::path results = tree.path() / "results";
+  // Long enough that a transient failure is retried, not given up, on a loaded host.
+  std::string annotation_retry = "2s";
+
+  // What a test changes in the config; each string is appended to its section.
+  struct Settings {
+    std::string username = "root";
+    std::string password{admin_password};
+    std::string omero;  // e.g. "  attach_log: true\n"
+    std::string jobs;   // e.g. "  lease: 5s\n"
+    std::string more;   // whole sections
+  };
 
   // The shared pipeline sections without the names tables and the default destination.
   fs::path config(const std::string& password = std::string(admin_password), const std::string& more = "") {
+    Settings s;
+    s.password = password;
+    s.more = more;
+    return config(s);
+  }
+
+  fs::path config(const Settings& s) {
     std::string yaml = pipeline_yaml(tree.path());
     yaml = yaml.substr(0, yaml.find("names:\n"));
-    const fs::path pw = tree.write("omero-password", password + "\n");
-    yaml += "omero:\n  web:\n    url: " + web.url() + "\n    username: root\n    password_file: " + pw.string() +
-            "\n    timeout: 5s\n  annotation_retry: 2s\n";
+    const fs::path pw = tree.write("omero-password", s.password + "\n");
+    yaml += "omero:\n  web:\n    url: " + web.url() + "\n    username: " + s.username +
+            "\n    password_file: " + pw.string() + "\n    timeout: 5s\n  annotation_retry: " + annotation_retry +
+            "\n" + s.omero;
     yaml += "import:\n  degraded_poll_interval: 200ms\n";
-    yaml += "jobs:\n  retry_initial: 100ms\n  retry_max: 400ms\n  max_attempts: 2\n";
-    return write_reactor_config(tree.path(), db.conninfo(), yaml + more);
+    yaml += "jobs:\n  retry_initial: 100ms\n  retry_max: 400ms\n  max_attempts: 2\n" + s.jobs;
+    return write_reactor_config(tree.path(), db.conninfo(), yaml + s.more);
+  }
+
+  // Names from the config tables and an explicit Dataset_ID: only the annotations (and
+  // the log upload) need OMERO.web, so its requests can be counted and faulted exactly.
+  std::string names_tables() const {
+    return "names:\n  users: {" + std::to_string(alice) + ": alice}\n  groups: {" + std::to_string(lab) + ": Demo}\n";
   }
 
   SampleWorkflow completed_workflow(boost::json::object params = {{"alpha", 1}}) {
@@ -141,11 +168,29 @@ struct OmeroFlow {
     }
     return "<absent>";
   }
+
+  std::vector<OmeroWebStandin::Annotation> file_annotations_on(std::int64_t dataset) {
+    std::vector<OmeroWebStandin::Annotation> out;
+    for (const auto& a : web.annotations_on("dataset", dataset)) {
+      if (a.kind == "file") out.push_back(a);
+    }
+    return out;
+  }
+
+  std::int64_t history_count(const std::string& detail_like) {
+    return db.count("SELECT count(*) FROM biomero_reactor.job_history WHERE detail LIKE $1", pg::params(detail_like));
+  }
+
+  // A reactor started with start_reactor, asked to stop as systemd would.
+  static void stop(Process& reactor) {
+    reactor.signal(SIGTERM);
+    BOOST_TEST(reactor.wait(30s).value_or(-1) == 0, reactor.output());
+  }
 };
 
-const std::multiset<std::string> expected_namespaces{
-    "biomero/workflow", "biomero/workflow/task/cellexpansion", "biomero/workflow/task/cellexpansion/job",
-    "biomero/workflow/task/SLURM_Get_Results.py"};
+const std::multiset<std::string> expected_namespaces{"biomero/workflow", "biomero/workflow/task/cellexpansion",
+                                                     "biomero/workflow/task/cellexpansion/job",
+                                                     "biomero/workflow/task/SLURM_Get_Results.py"};
 
 }  // namespace
 
@@ -277,6 +322,163 @@ BOOST_FIXTURE_TEST_CASE(bad_credentials_leave_the_job_imported_with_the_annotati
                       pg::params(wrong)) == 0);
   BOOST_TEST(db.count("SELECT count(*) FROM biomero_reactor.job_history WHERE detail LIKE '%' || $1 || '%'",
                       pg::params(wrong)) == 0);
+}
+
+// The Done-when cases of the annotation step. Each uses names from the config tables and an
+// explicit Dataset_ID, so the only OMERO.web traffic is the annotation step's and the
+// request counts below are exact. With one result image and BIOMERO's four sets, a clean
+// run writes with four annotate_map requests, in the order of expected_namespaces' levels:
+// workflow, task, job, import task.
+
+BOOST_FIXTURE_TEST_CASE(a_502_after_a_committed_write_is_retried_without_a_second_set, OmeroFlow) {
+  annotation_retry = "60s";  // the retry must not be given up on a loaded host
+  const auto dataset = web.add_container("dataset", "given", alice, lab);
+  Settings s;
+  s.more = names_tables();
+  const auto cfg = config(s);
+  // The second write (the first task's namespace) commits in OMERO, then the proxy answers 502.
+  web.inject("POST", "/webclient/annotate_map/", OmeroWebStandin::Fault::status_502_after, 1, 1);
+  StandinImporter importer(db, web, alice);
+  const SampleWorkflow wf = completed_workflow({{"Dataset_ID", dataset}});
+  // Not --once: that stops once every job was tried, and this one needs a second try.
+  auto reactor = start_reactor(cfg, tree.path() / "reactor.log");
+  const bool done = eventually([&] { return job_column(wf.id, "annotation_state") == "done"; }, 60s);
+  stop(*reactor);
+  BOOST_REQUIRE_MESSAGE(done, reactor->output());
+
+  BOOST_TEST(job_column(wf.id, "state") == "imported");
+  BOOST_TEST(job_column(wf.id, "annotation_attempts") == "2");
+  BOOST_TEST(history_count("annotations failed, retrying: %502%") == 1);
+  // The retry found both committed sets and wrote only the other two.
+  BOOST_TEST(history_count("annotations: 1 objects, 2 written, 2 already present") == 1);
+  BOOST_TEST(web.requests("POST", "/webclient/annotate_map/") == 4U);
+  const auto images = images_in(dataset);
+  BOOST_REQUIRE_EQUAL(images.size(), 1U);
+  BOOST_TEST(workflow_namespaces(images[0].id) == expected_namespaces, boost::test_tools::per_element());
+}
+
+BOOST_FIXTURE_TEST_CASE(an_su_session_expiring_between_two_writes_is_renewed_without_a_second_set, OmeroFlow) {
+  const auto dataset = web.add_container("dataset", "given", alice, lab);
+  Settings s;
+  s.more = names_tables();
+  const auto cfg = config(s);
+  // Every OMERO session ends right after the first write was answered.
+  web.inject("POST", "/webclient/annotate_map/", OmeroWebStandin::Fault::expire_sessions_after);
+  StandinImporter importer(db, web, alice);
+  const SampleWorkflow wf = completed_workflow({{"Dataset_ID", dataset}});
+  std::string out;
+  BOOST_REQUIRE_EQUAL(run_reactor(cfg, {"--log-format", "json", "run", "--once"}, &out), 0);
+
+  BOOST_TEST(job_column(wf.id, "state") == "imported");
+  BOOST_TEST(job_column(wf.id, "annotation_state") == "done");
+  BOOST_TEST(job_column(wf.id, "annotation_attempts") == "1");  // renewed within the attempt
+  BOOST_TEST(out.find("OMERO.web session expired; logging in again") != std::string::npos, out);
+  BOOST_TEST(web.requests("POST", "/webgateway/su/") == 2U);
+  // The second write, refused with 403, was sent again after the renewal.
+  BOOST_TEST(web.requests("POST", "/webclient/annotate_map/") == 5U);
+  const auto images = images_in(dataset);
+  BOOST_REQUIRE_EQUAL(images.size(), 1U);
+  BOOST_TEST(workflow_namespaces(images[0].id) == expected_namespaces, boost::test_tools::per_element());
+  for (const auto& a : web.annotations_on("image", images[0].id)) BOOST_TEST(a.owner == alice);
+  BOOST_TEST(web.live_omero_sessions() == 0);
+}
+
+BOOST_FIXTURE_TEST_CASE(a_sigkill_between_two_namespaces_leaves_one_set_after_the_restart, OmeroFlow) {
+  const auto dataset = web.add_container("dataset", "given", alice, lab);
+  Settings s;
+  s.more = names_tables();
+  s.jobs = "  lease: 5s\n";  // the dead reactor's claim on the annotations lapses after it
+  const auto cfg = config(s);
+  auto first = start_reactor(cfg, tree.path() / "first.log");
+  // The first write commits in OMERO; the reactor dies before it hears the answer.
+  web.kill_after("POST", "/webclient/annotate_map/", first->pid());
+  StandinImporter importer(db, web, alice);
+  const SampleWorkflow wf = completed_workflow({{"Dataset_ID", dataset}});
+  BOOST_REQUIRE_MESSAGE(first->wait(60s) == 137, first->output());
+  const auto images = images_in(dataset);
+  BOOST_REQUIRE_EQUAL(images.size(), 1U);
+  BOOST_REQUIRE(workflow_namespaces(images[0].id) == std::multiset<std::string>{"biomero/workflow"});
+  BOOST_TEST(job_column(wf.id, "annotation_state") == "pending");
+  BOOST_TEST(job_column(wf.id, "annotation_attempts") == "0");
+
+  BOOST_REQUIRE_EQUAL(run_reactor(cfg, {"run", "--once"}), 0);
+  BOOST_TEST(job_column(wf.id, "state") == "imported");
+  BOOST_TEST(job_column(wf.id, "annotation_state") == "done");
+  BOOST_TEST(history_count("annotations: 1 objects, 3 written, 1 already present") == 1);
+  BOOST_TEST(workflow_namespaces(images[0].id) == expected_namespaces, boost::test_tools::per_element());
+}
+
+BOOST_FIXTURE_TEST_CASE(a_configured_user_who_is_not_an_administrator_gives_up_at_once, OmeroFlow) {
+  const auto dataset = web.add_container("dataset", "given", alice, lab);
+  Settings s;
+  s.username = "alice";
+  s.password = "alice-pw";
+  s.more = names_tables();
+  const auto cfg = config(s);
+  StandinImporter importer(db, web, alice);
+  const SampleWorkflow wf = completed_workflow({{"Dataset_ID", dataset}});
+  std::string out;
+  BOOST_REQUIRE_EQUAL(run_reactor(cfg, {"--log-format", "json", "run", "--once"}, &out), 0);
+
+  const std::string reason = "OMERO user alice is not an OMERO administrator";
+  BOOST_TEST(job_column(wf.id, "state") == "imported");
+  BOOST_TEST(job_column(wf.id, "annotation_state") == "given_up");
+  BOOST_TEST(job_column(wf.id, "annotation_attempts") == "1");  // permanent: no retry
+  BOOST_TEST(job_column(wf.id, "annotation_error").find(reason) != std::string::npos);
+  BOOST_TEST(history_count("annotations given up: %" + reason + "%") == 1);
+  BOOST_TEST(out.find("OMERO annotations given up") != std::string::npos, out);
+  BOOST_TEST(out.find(reason) != std::string::npos, out);
+  BOOST_TEST(web.requests("POST", "/webclient/annotate_map/") == 0U);
+  for (const auto& image : images_in(dataset)) BOOST_TEST(workflow_namespaces(image.id).empty());
+}
+
+BOOST_FIXTURE_TEST_CASE(su_refused_with_404_gives_up_at_once_with_the_reason, OmeroFlow) {
+  const auto dataset = web.add_container("dataset", "given", alice, lab);
+  Settings s;
+  s.more = names_tables();
+  const auto cfg = config(s);
+  // Once only: a retry (which must not happen) would succeed and end `done`.
+  web.inject("POST", "/webgateway/su/", OmeroWebStandin::Fault::status_404);
+  StandinImporter importer(db, web, alice);
+  const SampleWorkflow wf = completed_workflow({{"Dataset_ID", dataset}});
+  std::string out;
+  BOOST_REQUIRE_EQUAL(run_reactor(cfg, {"--log-format", "json", "run", "--once"}, &out), 0);
+
+  const std::string reason = "OMERO.web refused su to alice (404): root is not an OMERO administrator";
+  BOOST_TEST(job_column(wf.id, "state") == "imported");
+  BOOST_TEST(job_column(wf.id, "annotation_state") == "given_up");
+  BOOST_TEST(job_column(wf.id, "annotation_attempts") == "1");
+  BOOST_TEST(job_column(wf.id, "annotation_error").find(reason) != std::string::npos);
+  BOOST_TEST(history_count("annotations given up: %" + reason + "%") == 1);
+  BOOST_TEST(out.find("OMERO annotations given up") != std::string::npos, out);
+  BOOST_TEST(out.find(reason) != std::string::npos, out);
+  BOOST_TEST(web.requests("POST", "/webgateway/su/") == 1U);
+  for (const auto& image : images_in(dataset)) BOOST_TEST(workflow_namespaces(image.id).empty());
+  BOOST_TEST(web.live_omero_sessions() == 0);  // the admin's session was logged out
+}
+
+BOOST_FIXTURE_TEST_CASE(attach_log_uploads_the_jobs_log_to_the_dataset_as_the_user, OmeroFlow) {
+  Settings s;
+  s.omero = "  attach_log: true\n";
+  const auto cfg = config(s);
+  StandinImporter importer(db, web, alice);
+  const SampleWorkflow wf = completed_workflow();
+  BOOST_REQUIRE_EQUAL(run_reactor(cfg, {"run", "--once"}), 0);
+  BOOST_TEST(job_column(wf.id, "state") == "imported");
+  BOOST_TEST(job_column(wf.id, "annotation_state") == "done");
+
+  const auto datasets = datasets_named("Imported_Results");
+  BOOST_REQUIRE_EQUAL(datasets.size(), 1U);
+  const auto files = file_annotations_on(datasets[0].id);
+  BOOST_REQUIRE_EQUAL(files.size(), 1U);
+  BOOST_TEST(files[0].file_name == "omero-1234.log");
+  BOOST_TEST(files[0].owner == alice);
+  BOOST_TEST(files[0].group == lab);
+  // The copy in the job's directory, which is what the worker wrote.
+  const fs::path job_dir = job_column(wf.id, "job_dir");
+  BOOST_TEST(files[0].file_content == read_file(job_dir / "omero-1234.log"));
+  BOOST_TEST(files[0].file_content.find("SLURM job 1234 finished") != std::string::npos);
+  BOOST_TEST(web.requests("POST", "/webclient/annotate_file/") == 1U);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -2,6 +2,7 @@
 
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -22,6 +23,7 @@
 #include <mutex>
 #include <optional>
 #include <random>
+#include <stdexcept>
 #include <thread>
 
 namespace biomero_reactor::test {
@@ -173,6 +175,7 @@ struct OmeroWebStandin::Impl {
     std::string method, path;
     Fault fault;
     int count, skip;
+    int pid = 0;  // kill_after's victim
   };
   enum class Action { respond, hang, drop };
   struct Outcome {
@@ -799,6 +802,7 @@ struct OmeroWebStandin::Impl {
     ++counts[method + " " + path];
 
     std::optional<Fault> fault;
+    int victim = 0;
     for (FaultRule& rule : faults) {
       if (rule.count <= 0 || (!rule.method.empty() && rule.method != method) || !path.starts_with(rule.path)) continue;
       if (rule.skip > 0) {
@@ -807,11 +811,13 @@ struct OmeroWebStandin::Impl {
       }
       --rule.count;
       fault = rule.fault;
+      victim = rule.pid;
       break;
     }
     if (fault == Fault::hang) return {Action::hang, {}};
     if (fault == Fault::drop) return {Action::drop, {}};
     if (fault == Fault::status_503) return {Action::respond, reply(503, "Service Unavailable", "text/html")};
+    if (fault == Fault::status_404) return {Action::respond, reply(404, "Not Found", "text/html")};
     if (method.size() + target.size() + 10 > gunicorn_request_line_limit) {
       return {Action::respond, reply(400, "Bad Request: Request Line is too large", "text/html")};
     }
@@ -833,6 +839,11 @@ struct OmeroWebStandin::Impl {
     for (const std::string& cookie : c.set_cookies) response.insert(http::field::set_cookie, cookie);
     if (fault == Fault::status_502_after) response = reply(502, "Bad Gateway", "text/html");
     if (fault == Fault::expire_sessions_after) omero_sessions.clear();
+    if (fault == Fault::kill_after) {
+      // Hanging rather than closing: the client must learn nothing before it dies.
+      ::kill(victim, SIGKILL);
+      return {Action::hang, {}};
+    }
     return {Action::respond, std::move(response)};
   }
 
@@ -1007,8 +1018,15 @@ int OmeroWebStandin::live_omero_sessions() const {
 
 void OmeroWebStandin::inject(const std::string& method, const std::string& path_prefix, Fault fault, int count,
                              int skip) {
+  if (fault == Fault::kill_after) throw std::invalid_argument("Fault::kill_after needs kill_after(), with a pid");
   std::lock_guard lock(impl_->mutex);
   impl_->faults.push_back({method, path_prefix, fault, count, skip});
+}
+
+void OmeroWebStandin::kill_after(const std::string& method, const std::string& path_prefix, int pid, int skip) {
+  if (pid <= 0) throw std::invalid_argument("kill_after needs a process id");  // kill(0) is the whole group
+  std::lock_guard lock(impl_->mutex);
+  impl_->faults.push_back({method, path_prefix, Fault::kill_after, 1, skip, pid});
 }
 
 void OmeroWebStandin::expire_sessions() {

@@ -52,11 +52,13 @@ class OmeroWebStandin {
   };
 
   enum class Fault {
-    status_503,            // answered 503 before the view runs
-    status_502_after,      // the view runs (and commits), then a proxy answers 502
-    hang,                  // never answered
-    drop,                  // connection closed without an answer
-    expire_sessions_after  // answered normally, then every OMERO session ends
+    status_503,             // answered 503 before the view runs
+    status_404,             // answered 404 before the view runs: a route this OMERO.web lacks
+    status_502_after,       // the view runs (and commits), then a proxy answers 502
+    hang,                   // never answered
+    drop,                   // connection closed without an answer
+    expire_sessions_after,  // answered normally, then every OMERO session ends
+    kill_after              // only through kill_after(): the view runs, then a process dies
   };
 
   OmeroWebStandin();
@@ -87,6 +89,10 @@ class OmeroWebStandin {
   // Faults: the next `count` requests whose method and path (without prefix and query)
   // match, after `skip` matching ones pass untouched.
   void inject(const std::string& method, const std::string& path_prefix, Fault fault, int count = 1, int skip = 0);
+  // The next request matching (after `skip` that pass) runs its view, which commits;
+  // then `pid` gets SIGKILL and the request is never answered: a client that dies
+  // between two writes, at a point it cannot choose itself.
+  void kill_after(const std::string& method, const std::string& path_prefix, int pid, int skip = 0);
   void expire_sessions();
   // Requests received whose method matches ("" = any) and whose path starts with the
   // prefix (without the OMERO.web prefix).
