@@ -82,7 +82,8 @@ struct OmeroFlow {
   std::int64_t root = web.add_user("root", std::string(admin_password), true, {lab});
   std::int64_t alice = web.add_user("alice", "alice-pw", false, {lab});
   fs::path results = tree.path() / "results";
-  // Long enough that a transient failure is retried, not given up, on a loaded host.
+  // omero.annotation_retry: short, so a failure is given up soon; a test that needs a
+  // retry raises it, so the retry is not given up on a loaded host.
   std::string annotation_retry = "2s";
 
   // What a test changes in the config; each string is appended to its section.
