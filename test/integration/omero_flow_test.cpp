@@ -479,6 +479,15 @@ BOOST_FIXTURE_TEST_CASE(attach_log_uploads_the_jobs_log_to_the_dataset_as_the_us
   const fs::path job_dir = job_column(wf.id, "job_dir");
   BOOST_TEST(files[0].file_content == read_file(job_dir / "omero-1234.log"));
   BOOST_TEST(files[0].file_content.find("SLURM job 1234 finished") != std::string::npos);
+  BOOST_TEST(files[0].link_owner == alice);
+  BOOST_TEST(web.requests("POST", "/webclient/annotate_file/") == 1U);
+  for (const auto& image : images_in(datasets[0].id)) {
+    BOOST_TEST(workflow_namespaces(image.id) == expected_namespaces, boost::test_tools::per_element());
+  }
+
+  // A later run has nothing to annotate and uploads nothing again.
+  BOOST_REQUIRE_EQUAL(run_reactor(cfg, {"run", "--once"}), 0);
+  BOOST_TEST(file_annotations_on(datasets[0].id).size() == 1U);
   BOOST_TEST(web.requests("POST", "/webclient/annotate_file/") == 1U);
 }
 
