@@ -205,8 +205,17 @@ asio::awaitable<AnnotateJobOutcome> annotate_job(OmeroWebSettings settings, std:
 asio::awaitable<std::int64_t> attach_file(OmeroWebSettings settings, std::string user_name,
                                           OmeroDestination destination, std::string file_name, std::string content) {
   auto work = [&](OmeroWebSession& session) -> asio::awaitable<std::int64_t> {
-    co_return co_await session.annotate_file(std::string(container_type(destination.kind)), destination.id,
-                                             file_name, content);
+    const std::string type(container_type(destination.kind));
+    // A reactor that died after the upload and before recording it uploads again on
+    // restart: the user's file of the same name already there is that upload.
+    const std::vector<LinkedFileAnnotation> present = co_await session.file_annotations(type, destination.id);
+    for (const LinkedFileAnnotation& a : present) {
+      if (a.file_name == file_name && a.owner_id == session.user_id()) {
+        log::info("OMERO file already attached", {{"type", type}, {"id", destination.id}, {"file", file_name}});
+        co_return a.id;
+      }
+    }
+    co_return co_await session.annotate_file(type, destination.id, file_name, content);
   };
   co_return co_await as_user<std::int64_t>(std::move(settings), std::move(user_name), work);
 }

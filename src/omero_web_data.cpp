@@ -177,6 +177,29 @@ asio::awaitable<void> OmeroWebSession::delete_map_annotation(std::int64_t annota
   if (answer.result_int() != 200) throw error(answer, "OMERO.web deleting map annotation");
 }
 
+asio::awaitable<std::vector<LinkedFileAnnotation>> OmeroWebSession::file_annotations(std::string object_type,
+                                                                                     std::int64_t id) {
+  std::vector<LinkedFileAnnotation> out;
+  std::string query = "type=file";
+  add_field(query, object_type, std::to_string(id));
+  for (int page = 1;; ++page) {
+    const std::string path = "/webclient/api/annotations/?" + query + "&page=" + std::to_string(page) +
+                             "&limit=" + std::to_string(annotations_page);
+    const HttpResponse answer = co_await get(path);
+    if (answer.result_int() != 200) throw error(answer, "OMERO.web file annotations");
+    const json::value body = parse_or_null(answer.body());
+    const json::array* list = body.is_object() && body.as_object().contains("annotations")
+                                  ? body.as_object().at("annotations").if_array()
+                                  : nullptr;
+    if (list == nullptr) throw broken_answer("OMERO.web file annotations");
+    for (const json::value& item : *list) {
+      out.push_back({int_at(item, {"id"}), string_at(item, {"file", "name"}), int_at(item, {"owner", "id"})});
+    }
+    if (list->size() < static_cast<std::size_t>(annotations_page)) break;
+  }
+  co_return out;
+}
+
 asio::awaitable<std::int64_t> OmeroWebSession::annotate_file(std::string object_type, std::int64_t id,
                                                              std::string file_name, std::string content) {
   std::random_device random;

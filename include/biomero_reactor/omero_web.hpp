@@ -55,6 +55,13 @@ struct LinkedMapAnnotation {
   KeyValues values;
 };
 
+// One file annotation on one object: its file's name and the annotation's owner.
+struct LinkedFileAnnotation {
+  std::int64_t id = 0;
+  std::string file_name;
+  std::int64_t owner_id = 0;
+};
+
 class OmeroWebSession {
  public:
   explicit OmeroWebSession(OmeroWebSettings settings);
@@ -103,6 +110,8 @@ class OmeroWebSession {
   // or description on it. Returns the file annotation id.
   boost::asio::awaitable<std::int64_t> annotate_file(std::string object_type, std::int64_t id, std::string file_name,
                                                      std::string content);
+  // The file annotations on one object (webclient/api/annotations, type=file).
+  boost::asio::awaitable<std::vector<LinkedFileAnnotation>> file_annotations(std::string object_type, std::int64_t id);
 
   static constexpr std::size_t max_objects_per_write = 500;
 

@@ -491,4 +491,28 @@ BOOST_FIXTURE_TEST_CASE(attach_log_uploads_the_jobs_log_to_the_dataset_as_the_us
   BOOST_TEST(web.requests("POST", "/webclient/annotate_file/") == 1U);
 }
 
+BOOST_FIXTURE_TEST_CASE(a_sigkill_after_the_log_upload_uploads_no_second_log, OmeroFlow) {
+  const auto dataset = web.add_container("dataset", "given", alice, lab);
+  Settings s;
+  s.omero = "  attach_log: true\n";
+  s.jobs = "  lease: 5s\n";  // the dead reactor's claim on the annotations lapses after it
+  s.more = names_tables();
+  const auto cfg = config(s);
+  auto first = start_reactor(cfg, tree.path() / "first.log");
+  // The upload commits in OMERO; the reactor dies before it records the annotations as done.
+  web.kill_after("POST", "/webclient/annotate_file/", first->pid());
+  StandinImporter importer(db, web, alice);
+  const SampleWorkflow wf = completed_workflow({{"Dataset_ID", dataset}});
+  BOOST_REQUIRE_MESSAGE(first->wait(60s) == 137, first->output());
+  BOOST_REQUIRE_EQUAL(file_annotations_on(dataset).size(), 1U);
+  BOOST_TEST(job_column(wf.id, "annotation_state") == "pending");
+
+  BOOST_REQUIRE_EQUAL(run_reactor(cfg, {"run", "--once"}), 0);
+  BOOST_TEST(job_column(wf.id, "annotation_state") == "done");
+  BOOST_TEST(file_annotations_on(dataset).size() == 1U);
+  for (const auto& image : images_in(dataset)) {
+    BOOST_TEST(workflow_namespaces(image.id) == expected_namespaces, boost::test_tools::per_element());
+  }
+}
+
 BOOST_AUTO_TEST_SUITE_END()

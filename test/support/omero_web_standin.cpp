@@ -659,6 +659,12 @@ struct OmeroWebStandin::Impl {
                                                           {"name", objects.count(lid) ? objects.at(lid).name : ""}}}}},
             {"class", r.ann->kind == "map" ? "MapAnnotationI" : "FileAnnotationI"}};
         if (r.ann->kind == "map") entry["values"] = values;
+        if (r.ann->kind == "file") {
+          entry["file"] = json::object{{"id", r.ann->id},
+                                       {"name", r.ann->file_name},
+                                       {"size", r.ann->file_content.size()},
+                                       {"mimetype", "text/plain"}};
+        }
         out.push_back(std::move(entry));
       }
     }

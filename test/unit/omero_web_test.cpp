@@ -387,6 +387,24 @@ BOOST_AUTO_TEST_CASE(a_log_file_is_uploaded_to_the_dataset_as_the_user) {
   BOOST_TEST(on[0].owner == alice);
 }
 
+BOOST_AUTO_TEST_CASE(attaching_a_file_the_user_already_attached_uploads_nothing) {
+  const std::int64_t dataset = web.add_container("dataset", "d", alice, lab);
+  const OmeroDestination destination{ContainerKind::dataset, dataset};
+  const std::int64_t first =
+      run_coroutine(attach_file(settings(), "alice", destination, "omero-1234.log", std::string("line 1\n")));
+  // As after a crash between the upload and its record: the same file again.
+  const std::int64_t again =
+      run_coroutine(attach_file(settings(), "alice", destination, "omero-1234.log", std::string("line 1\n")));
+  BOOST_TEST(again == first);
+  BOOST_TEST(web.requests("POST", "/webclient/annotate_file/") == 1u);
+  // Another name is another file.
+  run_coroutine(attach_file(settings(), "alice", destination, "omero-5678.log", std::string("line 2\n")));
+  const auto on = web.annotations_on("dataset", dataset);
+  BOOST_TEST_REQUIRE(on.size() == 2u);
+  BOOST_TEST(on[0].file_name == "omero-1234.log");
+  BOOST_TEST(on[1].file_name == "omero-5678.log");
+}
+
 BOOST_AUTO_TEST_CASE(https_with_the_stand_ins_certificate_verifies_and_without_it_fails_permanently) {
   OmeroWebStandin::Options tls;
   tls.tls = true;
