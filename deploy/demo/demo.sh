@@ -92,7 +92,7 @@ YAML
   # The annotations follow IMPORTED: wait for the job's annotation step to finish.
   annotations=""
   for _ in $(seq 100); do
-    annotations=$(psql "$db" -Atc "SELECT string_agg(annotation_state, ',') FROM biomero_reactor.jobs" 2>/dev/null || true)
+    annotations=$(psql "$db" -Atc "SELECT string_agg(DISTINCT annotation_state, ',') FROM biomero_reactor.jobs" 2>/dev/null || true)
     case "$annotations" in done | given_up*) break ;; esac
     sleep 0.2
   done
