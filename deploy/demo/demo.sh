@@ -30,6 +30,8 @@ cleanup() {
   [ -n "${omero_pid:-}" ] && kill "$omero_pid" 2>/dev/null || true
   [ -n "${workflow_pid:-}" ] && kill "$workflow_pid" 2>/dev/null || true
   "$root/test/support/pg-cluster" stop "$demo/pg" || true
+  # Everything else too, as the line below says: the OMERO password file is in there.
+  rm -rf "$demo"
   echo "demo stopped; removed $demo"
 }
 trap cleanup EXIT
