@@ -145,9 +145,9 @@ asio::awaitable<void> append_verdict(pg::Pool& events, const Finished& f) {
                        pg::params(f.id));
       co_return;
     }
-    auto step5 = co_await c.query(
-        "SELECT coalesce(max(id), 0) FROM public.workflowtracker_events WHERE originator_id = $1",
-        pg::params(task.id.str()));
+    auto step5 =
+        co_await c.query("SELECT coalesce(max(id), 0) FROM public.workflowtracker_events WHERE originator_id = $1",
+                         pg::params(task.id.str()));
     auto t = co_await c.query(
         "SELECT e.id, e.topic, coalesce(convert_from(e.state, 'UTF8')::jsonb->>'error_message', '') "
         "FROM public.workflowtracker_events e WHERE e.originator_id = $1 AND e.topic IN ($2, $3) "
@@ -187,13 +187,12 @@ asio::awaitable<void> append_verdict(pg::Pool& events, const Finished& f) {
   });
 }
 
-std::string result_message(const Finished& f) {
-  std::string msg = f.state == "imported"
-                        ? "biomero-reactor imported the results of SLURM job " + f.job_id
-                        : "Import failed: " + f.error;
+std::string result_message(const Finished& f, bool omero_connected) {
+  std::string msg = f.state == "imported" ? "biomero-reactor imported the results of SLURM job " + f.job_id
+                                          : "Import failed: " + f.error;
   try {
-    for (const auto& note : unhonoured_options(
-             boost::json::parse(f.manifest).as_object().at("inputs").as_object()))
+    for (const auto& note :
+         unhonoured_options(boost::json::parse(f.manifest).as_object().at("inputs").as_object(), omero_connected))
       msg += "\n" + note;
   } catch (const std::exception&) {
   }
@@ -270,10 +269,10 @@ asio::awaitable<HandoffScanStats> scan_spool(pg::Pool& events, const Config& cfg
     if (h.manifest) {
       const auto& m = *h.manifest;
       std::string detail = "handoff " + m.handoff_id.str() + " (spool " + dir.string() + ")";
-      const auto notes = unhonoured_options(m.inputs);
+      const auto notes = unhonoured_options(m.inputs, !cfg.omero.web.url.empty());
       for (const auto& n : notes) detail += "; " + n;
-      const JobStore::HandoffRow row{m.handoff_id, m.workflow_id, m.job_id, m.group_name, m.user_name,
-                                     dir.string(), h.manifest_json, detail};
+      const JobStore::HandoffRow row{m.handoff_id, m.workflow_id, m.job_id,        m.group_name,
+                                     m.user_name,  dir.string(),  h.manifest_json, detail};
       std::string conflict;
       std::optional<std::int64_t> id;
       co_await in_transaction(events, [&](pg::Connection& c) -> asio::awaitable<void> {
@@ -288,7 +287,8 @@ asio::awaitable<HandoffScanStats> scan_spool(pg::Pool& events, const Config& cfg
                                           {"job_id", m.job_id},
                                           {"group", m.group_name},
                                           {"user", m.user_name}});
-        for (const auto& n : notes) log::warn("handoff output option not honoured", {{"handoff_id", name}, {"option", n}});
+        for (const auto& n : notes)
+          log::warn("handoff output option not honoured", {{"handoff_id", name}, {"option", n}});
         continue;
       }
       if (conflict.empty()) continue;  // created by another reactor meanwhile
@@ -364,8 +364,8 @@ asio::awaitable<void> finish_handoffs(pg::Pool& events, const Config& cfg) {
       if (action == HandoffCleanup::write_result) {
         const ImportTask task = import_task_for(f.workflow_id, f.job_id, static_cast<int>(f.attempt), f.handoff_id);
         if (fs::is_directory(f.dir, ec)) {
-          write_result_file(f.dir, handoff_result_json(f.handoff_id, task.id, f.state == "imported", result_message(f),
-                                                       now_utc()));
+          write_result_file(f.dir, handoff_result_json(f.handoff_id, task.id, f.state == "imported",
+                                                       result_message(f, !cfg.omero.web.url.empty()), now_utc()));
         }
         co_await c->query("UPDATE biomero_reactor.jobs SET handoff_result_at = clock_timestamp() WHERE id = $1",
                           pg::params(f.id));

@@ -127,15 +127,16 @@ HandoffManifest parse_manifest(std::string_view json_text, std::string_view dir_
   if (ec) throw ManifestError("manifest is not JSON: " + ec.message());
   if (!doc.is_object()) throw ManifestError("manifest is not a JSON object");
   const auto& m = doc.as_object();
-  if (string_at(m, "schema", "schema") != manifest_schema)
-    refuse("schema", "not " + std::string(manifest_schema));
+  if (string_at(m, "schema", "schema") != manifest_schema) refuse("schema", "not " + std::string(manifest_schema));
   HandoffManifest out;
   out.handoff_id = uuid_at(m, "handoff_id", "handoff_id");
-  if (out.handoff_id.str() != dir_name) refuse("handoff_id", "does not match its directory ready/" + std::string(dir_name));
+  if (out.handoff_id.str() != dir_name)
+    refuse("handoff_id", "does not match its directory ready/" + std::string(dir_name));
 
   const auto& wf = object_at(m, "workflow", "workflow");
   const auto* wid = wf.if_contains("id");
-  if (wid == nullptr || wid->is_null()) refuse("workflow.id", "missing: a handoff without a workflow cannot be tracked");
+  if (wid == nullptr || wid->is_null())
+    refuse("workflow.id", "missing: a handoff without a workflow cannot be tracked");
   out.workflow_id = uuid_at(wf, "id", "workflow.id");
   if (const auto* t = wf.if_contains("task_id"); t != nullptr && !t->is_null()) {
     out.task_id = uuid_at(wf, "task_id", "workflow.task_id");
@@ -164,20 +165,25 @@ HandoffManifest parse_manifest(std::string_view json_text, std::string_view dir_
   return out;
 }
 
-std::vector<std::string> unhonoured_options(const json::object& inputs) {
-  // The import script's output options that need an OMERO client after the import.
+std::vector<std::string> unhonoured_options(const json::object& inputs, bool omero_connected) {
+  // The import script's output options that need OMERO's own API after the import.
   static const std::vector<std::pair<std::string_view, std::string_view>> options{
       {"Output - Attach as zip to project?", "the results zip is not attached to a project"},
       {"Output - Attach as zip to dataset?", "the results zip is not attached to a dataset"},
       {"Output - Attach as zip to plate?", "the results zip is not attached to a plate"},
       {"Output - Add as attachment to original images", "results are not attached to the original images"},
-      {"Output - Add as new images in NEW screen", "no new screen is created (the images go to Screen_ID or the "
-                                                   "configured destination)"},
       {"Output - Add csv files as OMERO.table", "CSV files are not turned into OMERO.tables"},
       {"Output - Attach non-image output files as annotations", "non-image files are not attached as annotations"},
       {"Create_ROIs", "no ROIs are created from label images"},
   };
   std::vector<std::string> out;
+  // With OMERO.web the screen is found or created by name, as for a dataset.
+  constexpr std::string_view new_screen = "Output - Add as new images in NEW screen";
+  if (!omero_connected && chosen(inputs, new_screen) && !chosen(inputs, "Output - Add as new images in NEW dataset")) {
+    out.push_back("not honoured: \"" + std::string(new_screen) +
+                  "\": no new screen is created without omero.web.url (the images go to Screen_ID or the configured "
+                  "destination)");
+  }
   for (const auto& [key, what] : options) {
     if (chosen(inputs, key)) out.push_back("not honoured: \"" + std::string(key) + "\": " + std::string(what));
   }

@@ -71,17 +71,13 @@ asio::awaitable<void> handoff_archive_step(PipelineContext& ctx, Job& job, const
   if (!fs::is_directory(dir, ec) && !fs::exists(fs::symlink_status(src.zip, ec))) {
     throw PermanentError("the handoff's results zip is no longer in the spool: " + src.zip.string());
   }
-  const std::string csv = metadata_csv(wf, job.slurm_job_id, user, group);
-  const ExtractLimits limits{ctx.cfg.limits.max_total_bytes, ctx.cfg.limits.max_entries, ctx.cfg.limits.max_ratio,
-                             static_cast<std::size_t>(ctx.cfg.limits.extract_threads)};
-  // With OMERO annotations the importer need not attach metadata.csv to the images.
-  const bool csv_next_to_images = !(ctx.omero && ctx.omero->annotations);
-  const std::uint64_t max_log_bytes = ctx.cfg.limits.max_log_bytes;
+  const ExtractLimits limits = extract_limits(ctx);
+  const JobDirOptions options = job_dir_options(ctx, job, wf, metadata_csv(wf, job.slurm_job_id, user, group));
   const Uuid workflow_id = wf.id;
   const std::string slurm_job_id = job.slurm_job_id;
   // Named, capturing by value: a timed-out step leaves it running (on_workers.hpp).
-  const auto build = [base, workflow_id, slurm_job_id, src, limits, csv, csv_next_to_images, max_log_bytes] {
-    JobDir built = build_job_dir(base, workflow_id, slurm_job_id, src, limits, csv, csv_next_to_images, max_log_bytes);
+  const auto build = [base, workflow_id, slurm_job_id, src, limits, options] {
+    JobDir built = build_job_dir(base, workflow_id, slurm_job_id, src, limits, options);
     // Published: the spool's copies are no longer needed (the zip is the job directory's
     // own link now). A crash before this leaves them; the next attempt finds the
     // directory published and removes them then.
@@ -94,11 +90,10 @@ asio::awaitable<void> handoff_archive_step(PipelineContext& ctx, Job& job, const
   ctx.counters.bytes_extracted += built.bytes_extracted;
   ctx.counters.bytes_copied += built.bytes_copied;
   const std::string images = images_json(built.images);
-  std::string detail = std::to_string(built.images.images.size()) + " images, " +
-                       std::to_string(built.images.label_images.size()) + " label images, zip " +
-                       (built.reused ? "already published" : built.bytes_copied >= m.zip.bytes && m.zip.bytes > 0
-                                                                 ? "copied (spool on another file system)"
-                                                                 : "moved from the spool");
+  std::string detail = archived_detail(built, wf, job) + ", zip " +
+                       (built.reused                                           ? "already published"
+                        : built.bytes_copied >= m.zip.bytes && m.zip.bytes > 0 ? "copied (spool on another file system)"
+                                                                               : "moved from the spool");
   co_await commit_transition(ctx, job, JobState::archived, detail, [&](pg::Connection& c) -> asio::awaitable<void> {
     co_await ctx.jobs.record_images(c, job, images);
   });

@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "biomero_reactor/fs_util.hpp"
+#include "biomero_reactor/rename_pattern.hpp"
 #include "biomero_reactor/spool_move.hpp"
 
 namespace biomero_reactor {
@@ -24,6 +25,17 @@ ImageSet rebase(const ImageSet& s, const fs::path& from, const fs::path& to) {
   return out;
 }
 
+// The checksum lines of a renamed file, or of everything under a renamed zarr, follow it.
+void rename_digests(std::vector<FileDigest>& digests, const std::string& from, const std::string& to) {
+  for (auto& d : digests) {
+    if (d.path == from) {
+      d.path = to;
+    } else if (d.path.starts_with(from + "/")) {
+      d.path = to + d.path.substr(from.size());
+    }
+  }
+}
+
 void remove_stale_builds(const fs::path& parent, const std::string& job_id) {
   const std::string prefix = "." + job_id + ".building-";
   std::error_code ec;
@@ -42,8 +54,7 @@ fs::path job_dir_path(const fs::path& group_base, const Uuid& workflow_id, const
 }
 
 JobDir build_job_dir(const fs::path& group_base, const Uuid& workflow_id, const std::string& job_id,
-                     const JobSources& sources, const ExtractLimits& limits, const std::string& metadata_csv,
-                     bool copies_next_to_images, std::uint64_t max_log_bytes) {
+                     const JobSources& sources, const ExtractLimits& limits, const JobDirOptions& options) {
   const fs::path final_dir = job_dir_path(group_base, workflow_id, job_id);
   const fs::path parent = final_dir.parent_path();
   const std::string out_name = job_id + "_out";
@@ -90,7 +101,7 @@ JobDir build_job_dir(const fs::path& group_base, const Uuid& workflow_id, const 
     if (sources.log) {
       try {
         const std::string log_name = "omero-" + job_id + ".log";
-        const LogCopy log = copy_log_durable(*sources.log, tmp / log_name, max_log_bytes);
+        const LogCopy log = copy_log_durable(*sources.log, tmp / log_name, options.max_log_bytes);
         result.bytes_copied += log.copied_bytes;
         if (limits.checksums) digests.push_back({log_name, sha256_file_hex(tmp / log_name)});
         result.log_truncated = log.truncated;
@@ -98,20 +109,29 @@ JobDir build_job_dir(const fs::path& group_base, const Uuid& workflow_id, const 
         throw PermanentError(e.what());
       }
     }
+    if (options.rename_pattern) {
+      RenameReport renamed = rename_results(out, *options.rename_pattern);
+      for (const auto& [from, to] : renamed.renamed) {
+        rename_digests(digests, out_name + "/" + from.lexically_relative(out).generic_string(),
+                       out_name + "/" + to.lexically_relative(out).generic_string());
+      }
+      result.renamed = renamed.renamed.size();
+      result.rename_warnings = std::move(renamed.warnings);
+    }
     const ImageSet found = find_importable_images(out);
     if (found.images.empty() && found.label_images.empty()) {
       throw PermanentError("no importable images in the results of job " + job_id +
                            " (looked for BIOMERO's image extensions under " + out_name + "/)");
     }
-    const std::string metadata_hex = sha256_hex(metadata_csv);
+    const std::string metadata_hex = sha256_hex(options.metadata_csv);
     const auto write_metadata = [&](const fs::path& at) {
-      write_file_durable(at, metadata_csv);  // replaces a metadata.csv the archive held
+      write_file_durable(at, options.metadata_csv);  // replaces a metadata.csv the archive held
       const std::string rel = at.lexically_relative(tmp).generic_string();
       std::erase_if(digests, [&](const FileDigest& d) { return d.path == rel; });
       digests.push_back({rel, metadata_hex});
     };
     write_metadata(out / "metadata.csv");
-    if (copies_next_to_images) {
+    if (options.csv_next_to_images) {
       for (const auto& d : directories_holding_images(found)) {
         if (!fs::exists(d / "metadata.csv")) write_metadata(d / "metadata.csv");
       }

@@ -11,13 +11,14 @@
 #include "biomero_reactor/event_store.hpp"
 #include "biomero_reactor/job_dir.hpp"
 #include "biomero_reactor/log.hpp"
-#include "biomero_reactor/storage_refresh.hpp"
 #include "biomero_reactor/metadata.hpp"
 #include "biomero_reactor/omero_step.hpp"
 #include "biomero_reactor/on_workers.hpp"
 #include "biomero_reactor/orders.hpp"
+#include "biomero_reactor/output_settings.hpp"
 #include "biomero_reactor/results_wait.hpp"
 #include "biomero_reactor/settle.hpp"
+#include "biomero_reactor/storage_refresh.hpp"
 #include "biomero_reactor/test_hooks.hpp"
 #include "biomero_reactor/wakeup.hpp"
 
@@ -98,29 +99,55 @@ asio::awaitable<void> archive_step(PipelineContext& ctx, Job& job, const Workflo
     log::warn("SLURM log not found; archiving without it",
               {{"workflow_id", wf.id.str()}, {"job_id", job.slurm_job_id}, {"path", log_path.string()}});
   }
-  const std::string csv = metadata_csv(wf, job.slurm_job_id, names.user, names.group);
-  const ExtractLimits limits{ctx.cfg.limits.max_total_bytes, ctx.cfg.limits.max_entries, ctx.cfg.limits.max_ratio,
-                             static_cast<std::size_t>(ctx.cfg.limits.extract_threads)};
-  // With OMERO annotations the importer need not attach metadata.csv to the images.
-  const bool csv_next_to_images = !(ctx.omero && ctx.omero->annotations);
-  const std::uint64_t max_log_bytes = ctx.cfg.limits.max_log_bytes;
+  const ExtractLimits limits = extract_limits(ctx);
+  const JobDirOptions options =
+      job_dir_options(ctx, job, wf, metadata_csv(wf, job.slurm_job_id, names.user, names.group));
   const Uuid workflow_id = wf.id;
   const std::string slurm_job_id = job.slurm_job_id;
   // Named, capturing by value: a timed-out step leaves it running (on_workers.hpp).
-  const auto build = [base, workflow_id, slurm_job_id, src, limits, csv, csv_next_to_images, max_log_bytes] {
+  const auto build = [base, workflow_id, slurm_job_id, src, limits, options] {
     if (test_hooks::file_step_started) test_hooks::file_step_started(slurm_job_id);
-    return build_job_dir(base, workflow_id, slurm_job_id, src, limits, csv, csv_next_to_images, max_log_bytes);
+    return build_job_dir(base, workflow_id, slurm_job_id, src, limits, options);
   };
   JobDir built = co_await run_on_workers(ctx, job.id, build);
   ctx.counters.bytes_extracted += built.bytes_extracted;
   ctx.counters.bytes_copied += built.bytes_copied;
   const std::string images = images_json(built.images);
-  std::string detail = std::to_string(built.images.images.size()) + " images, " +
-                       std::to_string(built.images.label_images.size()) + " label images";
+  std::string detail = archived_detail(built, wf, job);
   if (built.reused) detail += " (directory already published)";
   co_await commit_transition(ctx, job, JobState::archived, detail, [&](pg::Connection& c) -> asio::awaitable<void> {
     co_await ctx.jobs.record_images(c, job, images);
   });
+}
+
+ExtractLimits extract_limits(const PipelineContext& ctx) {
+  const auto& l = ctx.cfg.limits;
+  return {l.max_total_bytes, l.max_entries, l.max_ratio, static_cast<std::size_t>(l.extract_threads)};
+}
+
+JobDirOptions job_dir_options(const PipelineContext& ctx, const Job& job, const Workflow& wf,
+                              std::string metadata_csv) {
+  JobDirOptions o;
+  o.metadata_csv = std::move(metadata_csv);
+  // With OMERO annotations the importer need not attach metadata.csv to the images.
+  o.csv_next_to_images = !(ctx.omero && ctx.omero->annotations);
+  o.max_log_bytes = ctx.cfg.limits.max_log_bytes;
+  o.rename_pattern = output_settings_of(wf, job.analysis_task_id).rename_pattern;
+  return o;
+}
+
+std::string archived_detail(const JobDir& built, const Workflow& wf, const Job& job) {
+  std::string detail = std::to_string(built.images.images.size()) + " images, " +
+                       std::to_string(built.images.label_images.size()) + " label images";
+  if (built.renamed > 0) detail += ", " + std::to_string(built.renamed) + " renamed by the user's pattern";
+  for (const auto& w : built.rename_warnings) {
+    log::warn("rename pattern not applied to a file",
+              {{"workflow_id", wf.id.str()}, {"job_id", job.slurm_job_id}, {"reason", w}});
+  }
+  if (!built.rename_warnings.empty()) {
+    detail += ", " + std::to_string(built.rename_warnings.size()) + " kept their names: " + built.rename_warnings[0];
+  }
+  return detail;
 }
 
 asio::awaitable<void> submit_step(PipelineContext& ctx, Job& job, const Workflow& wf) {

@@ -232,8 +232,10 @@ MapAnnotation untracked_job_annotation(std::string_view job_id) {
   return {std::string(untracked_job_namespace), {{"Job_ID", std::string(job_id)}}};
 }
 
-std::vector<MapAnnotation> workflow_annotations(const Workflow& workflow, const Task& import_task) {
+std::vector<MapAnnotation> workflow_annotations(const Workflow& workflow, const Task& import_task,
+                                                const std::optional<Uuid>& handed_off) {
   Workflow current = workflow;
+  if (handed_off) std::erase_if(current.tasks, [&](const Task& task) { return task.id == *handed_off; });
   const auto same = std::find_if(current.tasks.begin(), current.tasks.end(),
                                  [&](const Task& task) { return task.id == import_task.id; });
   if (same == current.tasks.end()) {

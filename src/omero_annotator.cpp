@@ -76,7 +76,7 @@ std::vector<MapAnnotation> annotations_for(const Workflow& wf, const DueJob& d) 
     if (t.id == it.id) task = t;
   }
   task.status = "IMPORTING";
-  return workflow_annotations(wf, task);
+  return workflow_annotations(wf, task, d.handoff_id);
 }
 
 std::string read_whole(const fs::path& p) {

@@ -4,6 +4,7 @@
 #include <string_view>
 
 #include "biomero_reactor/destination.hpp"
+#include "biomero_reactor/rename_pattern.hpp"
 
 namespace biomero_reactor {
 
@@ -15,8 +16,17 @@ constexpr std::string_view dataset_name = "New Dataset";
 constexpr std::string_view screen_name = "New Screen";
 constexpr std::string_view dataset_duplicate = "Allow duplicate?";
 constexpr std::string_view screen_duplicate = "Allow duplicate screen name?";
-constexpr std::array known_keys{new_dataset, new_screen, dataset_name, screen_name,   dataset_duplicate,
-                                screen_duplicate, std::string_view("Dataset_ID"), std::string_view("Screen_ID")};
+constexpr std::string_view rename_files = "Rename imported files?";
+constexpr std::string_view rename_name = "Rename";
+constexpr std::array known_keys{new_dataset,
+                                new_screen,
+                                dataset_name,
+                                screen_name,
+                                dataset_duplicate,
+                                screen_duplicate,
+                                rename_files,
+                                std::string_view("Dataset_ID"),
+                                std::string_view("Screen_ID")};
 
 // A BIOMERO boolean: JSON true/false, or its text as unwrapped script inputs may carry it.
 std::optional<bool> flag(const boost::json::object& o, std::string_view key) {
@@ -41,7 +51,8 @@ std::optional<std::string> text(const boost::json::object& o, std::string_view k
 
 std::ostream& operator<<(std::ostream& os, const OutputSettings& s) {
   return os << s.type << " " << (s.id ? "id " + *s.id : "named \"" + s.name + "\"")
-            << (s.allow_duplicate ? " (duplicates allowed)" : "");
+            << (s.allow_duplicate ? " (duplicates allowed)" : "")
+            << (s.rename_pattern ? ", files renamed \"" + *s.rename_pattern + "\"" : "");
 }
 
 std::optional<OutputSettings> output_settings_from(const boost::json::object& inputs) {
@@ -62,6 +73,9 @@ std::optional<OutputSettings> output_settings_from(const boost::json::object& in
     s.id = id_param(inputs, "Dataset_ID");
     s.name = text(inputs, dataset_name).value_or(std::string(default_container_name));
     s.allow_duplicate = flag(inputs, dataset_duplicate).value_or(false);
+    if (flag(inputs, rename_files).value_or(false)) {
+      s.rename_pattern = text(inputs, rename_name).value_or(std::string(default_rename_pattern));
+    }
   }
   return s;
 }

@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # The README's first command: biomero-reactor's main job on an embedded default.
 # Starts a throwaway PostgreSQL 15 with BIOMERO's tables, installs the reactor's SQL,
-# runs a stand-in BIOMERO.importer, then the reactor in the foreground (its log stream on
-# this terminal). A few seconds later a sample workflow completes, as BIOMERO would write
-# it with the handoff import script (deploy/biomero; its module's `stage` command puts the
-# results into the spool, the stand-in writes BIOMERO's events around it): watch the
-# handoff taken, IMPORTING, the .analyzed tree, an upload order, IMPORTED, the verdict.
+# runs a stand-in OMERO.web (build/test/omero-web-standin, which also plays the stand-in
+# BIOMERO.importer: the images it imports must exist in OMERO to be annotated), then the
+# reactor in the foreground (its log stream on this terminal). A few seconds later a
+# sample workflow completes, as BIOMERO would write it with the handoff import script
+# (deploy/biomero; its module's `stage` command puts the results into the spool, the
+# stand-in writes BIOMERO's events around it): watch the handoff taken, IMPORTING, the
+# dataset created in OMERO as the workflow's user, the .analyzed tree, an upload order,
+# IMPORTED, the verdict, then that dataset, its images and BIOMERO's workflow map
+# annotations on them, as OMERO.web now holds them.
 # Ctrl-C stops everything cleanly and removes the throwaway cluster.
 #   deploy/demo/demo.sh [--for SECONDS]   (--for: stop by itself, for unattended runs)
 set -euo pipefail
@@ -17,14 +21,17 @@ stop_after=""
 deploy/install-and-build.sh
 bin=$root/build/biomero-reactor
 standin=$root/build/test/biomero-standin
+omero_standin=$root/build/test/omero-web-standin
 
 demo=$(mktemp -d /tmp/biomero-demo.XXXXXX)
 chmod 0755 "$demo"
 cleanup() {
   trap - EXIT INT TERM
-  [ -n "${importer_pid:-}" ] && kill "$importer_pid" 2>/dev/null || true
+  [ -n "${omero_pid:-}" ] && kill "$omero_pid" 2>/dev/null || true
   [ -n "${workflow_pid:-}" ] && kill "$workflow_pid" 2>/dev/null || true
   "$root/test/support/pg-cluster" stop "$demo/pg" || true
+  # Everything else too, as the line below says: the OMERO password file is in there.
+  rm -rf "$demo"
   echo "demo stopped; removed $demo"
 }
 trap cleanup EXIT
@@ -49,11 +56,6 @@ results:
   zip: $demo/results/{job_id}_out.zip
   log: $demo/results/omero-{job_id}.log
   wait: 30s
-names:
-  users: {2: alice}
-destination:
-  type: Dataset
-  id: "51"
 handoff:
   spool: $demo/data/.biomero-reactor/spool
 log:
@@ -61,8 +63,24 @@ log:
 YAML
 
 "$bin" --config "$demo/reactor.yml" install-sql
-"$standin" importer --db "$db" --interval 1000 > "$demo/importer.log" 2>&1 &
-importer_pid=$!
+# OMERO.web with an administrator (its password in a file only the reactor reads) and the
+# user and group of the sample workflow. It imports the reactor's orders as the stand-in
+# BIOMERO.importer (into OMERO too) and keeps $demo/omero.txt current: what OMERO holds.
+od -An -tx1 -N16 /dev/urandom | tr -d ' \n' > "$demo/omero-password"
+chmod 0600 "$demo/omero-password"
+"$omero_standin" --admin-password-file "$demo/omero-password" --url-file "$demo/omero-url" \
+  --dump "$demo/omero.txt" --importer-db "$db" > "$demo/importer.log" 2>&1 &
+omero_pid=$!
+for _ in $(seq 50); do [ -s "$demo/omero-url" ] && break; sleep 0.1; done
+[ -s "$demo/omero-url" ] || { cat "$demo/importer.log"; exit 1; }
+omero_url=$(cat "$demo/omero-url")
+cat >> "$demo/reactor.yml" <<YAML
+omero:
+  web:
+    url: $omero_url
+    username: root
+    password_file: $demo/omero-password
+YAML
 ( sleep 3
   echo ">>> BIOMERO: a cellexpansion workflow (SLURM job 1234) completes now; its import script hands the results off"
   "$standin" workflow --db "$db" --results "$demo/results" --job 1234 \
@@ -71,8 +89,18 @@ importer_pid=$!
   sleep 8
   echo ">>> results archived under $demo/data/demo-lab/.analyzed:"
   (cd "$demo/data/demo-lab" && find .analyzed | sort | sed 's/^/      /')
-  echo ">>> stand-in importer log:"; sed 's/^/      /' "$demo/importer.log"
+  echo ">>> stand-in OMERO.web and importer log:"; sed 's/^/      /' "$demo/importer.log"
   echo ">>> biomero-reactor status:"; "$bin" --config "$demo/reactor.yml" status | sed 's/^/      /'
+  # The annotations follow IMPORTED: wait for the job's annotation step to finish.
+  annotations=""
+  for _ in $(seq 100); do
+    annotations=$(psql "$db" -Atc "SELECT string_agg(DISTINCT annotation_state, ',') FROM biomero_reactor.jobs" 2>/dev/null || true)
+    case "$annotations" in done | given_up*) break ;; esac
+    sleep 0.2
+  done
+  sleep 0.5 # the dump is rewritten within 200 ms of a change
+  echo ">>> OMERO.web ($omero_url) after the annotation step ($annotations): the dataset, its images, their map annotations:"
+  sed 's/^/      /' "$demo/omero.txt"
   echo ">>> Ctrl-C to stop"
 ) &
 workflow_pid=$!

@@ -66,7 +66,7 @@ struct HandoffManifest {
 // Output options of BIOMERO's import script that the reactor does not carry out (OMERO
 // tables, attachments, ROIs, ...): one sentence per option the user chose, in the
 // script's declaration order. Empty when every chosen option is honoured.
-[[nodiscard]] std::vector<std::string> unhonoured_options(const boost::json::object& inputs);
+[[nodiscard]] std::vector<std::string> unhonoured_options(const boost::json::object& inputs, bool omero_connected);
 
 // result.json for wait mode and operators.
 [[nodiscard]] std::string handoff_result_json(const Uuid& handoff_id, const Uuid& reactor_task_id, bool imported,
@@ -74,14 +74,14 @@ struct HandoffManifest {
 
 // What the finisher does with a handoff whose job has ended (or not).
 enum class HandoffCleanup {
-  wait,          // job not terminal yet
-  write_result,  // terminal, result.json not written yet
-  keep_result,   // result.json younger than the keep time: wait mode may still read it
-  remove,        // remove ready/<id> (its files are in the job directory)
+  wait,               // job not terminal yet
+  write_result,       // terminal, result.json not written yet
+  keep_result,        // result.json younger than the keep time: wait mode may still read it
+  remove,             // remove ready/<id> (its files are in the job directory)
   keep_for_operator,  // the import failed before the results were archived: keep them
 };
-[[nodiscard]] HandoffCleanup handoff_cleanup(bool job_terminal, bool result_written, double result_age_s,
-                                             double keep_s, bool archived);
+[[nodiscard]] HandoffCleanup handoff_cleanup(bool job_terminal, bool result_written, double result_age_s, double keep_s,
+                                             bool archived);
 
 // The verdict event on the workflow once the reactor's import task has ended and the
 // workflow has a terminal event T (last WorkflowCompleted/WorkflowFailed not written by

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <boost/json/value.hpp>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -39,8 +40,11 @@ struct MapAnnotation {
 
 // Every annotation in the order BIOMERO posts them: workflow, then per task its own
 // and one per job id. `import_task` is the task as it stands while importing (status
-// IMPORTING); it replaces the workflow's task of the same id, or is appended.
-[[nodiscard]] std::vector<MapAnnotation> workflow_annotations(const Workflow& workflow, const Task& import_task);
+// IMPORTING); it replaces the workflow's task of the same id, or is appended. A handoff's
+// task (`handed_off`: the handoff script's run, whose import the reactor's task took over)
+// is left out, so the images carry one SLURM_Get_Results.py set, as after BIOMERO's import.
+[[nodiscard]] std::vector<MapAnnotation> workflow_annotations(const Workflow& workflow, const Task& import_task,
+                                                              const std::optional<Uuid>& handed_off = std::nullopt);
 
 // Python's str() and repr() of a JSON-decoded value: None, True/False, ints, floats by
 // repr's rules, strings (str: as is; repr: quoted and escaped), lists and dicts.

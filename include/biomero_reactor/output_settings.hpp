@@ -2,8 +2,8 @@
 // Where a workflow's user asked for its results, in the words of BIOMERO's import script
 // parameters: "Output - Add as new images in NEW dataset" (the default) or "... NEW
 // screen", the container's name ("New Dataset" / "New Screen", "Imported_Results" unless
-// typed), "Allow duplicate?" / "Allow duplicate screen name?", and an explicit
-// Dataset_ID / Screen_ID that wins over the name. Pure: the inputs come from a handoff
+// typed), "Allow duplicate?" / "Allow duplicate screen name?", an explicit
+// Dataset_ID / Screen_ID that wins over the name, and "Rename imported files?". Pure: the inputs come from a handoff
 // manifest, or from a task's params (directly or under "output_settings", as BIOMERO's
 // detached poller stores them).
 #include <boost/json/object.hpp>
@@ -23,6 +23,9 @@ struct OutputSettings {
   std::optional<std::string> id;  // explicit Dataset_ID / Screen_ID (decimal)
   std::string name = std::string(default_container_name);
   bool allow_duplicate = false;
+  // "Rename imported files?" with its "Rename" pattern (BIOMERO's default when the box is
+  // ticked without one); Datasets only, as the script renames. See rename_pattern.hpp.
+  std::optional<std::string> rename_pattern{};
   bool operator==(const OutputSettings&) const = default;
 };
 std::ostream& operator<<(std::ostream& os, const OutputSettings& s);

@@ -18,7 +18,9 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+double seconds_since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
 
 fs::path make_zip(const fs::path& root, std::uint64_t mib) {
   const fs::path src = root / "src";
@@ -51,7 +53,7 @@ double run(const fs::path& root, const fs::path& zip, bool link, std::uint64_t* 
   limits.max_ratio = 1e9;
   const auto t = Clock::now();
   const JobDir d = build_job_dir(root / (link ? "base-link" : "base-copy"), random_uuid4(), "1234", src, limits,
-                                 "a,b\n", true);
+                                 JobDirOptions{.metadata_csv = "a,b\n"});
   if (link) fs::remove(staged);
   const double s = seconds_since(t);
   *copied = d.bytes_copied;

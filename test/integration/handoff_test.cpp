@@ -30,8 +30,9 @@ struct Handoff {
 
   fs::path config() {
     return write_reactor_config(tree.path(), db.conninfo(),
-                                pipeline_yaml(tree.path()) + "import:\n  poll_interval: 1s\n  degraded_poll_interval: "
-                                                             "200ms\njobs:\n  max_attempts: 2\nhandoff:\n  spool: " +
+                                pipeline_yaml(tree.path()) +
+                                    "import:\n  poll_interval: 1s\n  degraded_poll_interval: "
+                                    "200ms\njobs:\n  max_attempts: 2\nhandoff:\n  spool: " +
                                     spool.string() + "\n  scan_interval: 1s\n  result_keep: 10s\n");
   }
 
@@ -56,10 +57,31 @@ struct Handoff {
   // What the handoff script does after the SLURM job: stage and publish. Returns the handoff id.
   std::string stage(const SampleWorkflow& wf, const std::string& job = "1234", const std::string& inputs = "{}") {
     const Uuid task = random_uuid4();
-    Process p({"/usr/bin/python3", handoff_module.string(), "stage", "--spool", spool.string(), "--workflow", wf.id.str(),
-               "--job", job, "--zip", (results / (job + "_out.zip")).string(), "--log",
-               (results / ("omero-" + job + ".log")).string(), "--user-id", "2", "--user-name", "alice",
-               "--group-id", "3", "--group-name", "Demo", "--task-id", task.str(), "--inputs", inputs},
+    Process p({"/usr/bin/python3",
+               handoff_module.string(),
+               "stage",
+               "--spool",
+               spool.string(),
+               "--workflow",
+               wf.id.str(),
+               "--job",
+               job,
+               "--zip",
+               (results / (job + "_out.zip")).string(),
+               "--log",
+               (results / ("omero-" + job + ".log")).string(),
+               "--user-id",
+               "2",
+               "--user-name",
+               "alice",
+               "--group-id",
+               "3",
+               "--group-name",
+               "Demo",
+               "--task-id",
+               task.str(),
+               "--inputs",
+               inputs},
               tree.path() / ("stage-" + task.hex().substr(0, 8) + ".log"));
     const auto rc = p.wait(60s);
     BOOST_REQUIRE_MESSAGE(rc && *rc == 0, "stage failed: " + p.output());
@@ -122,6 +144,26 @@ BOOST_FIXTURE_TEST_CASE(a_staged_handoff_is_imported_once_with_result_json_and_i
   BOOST_TEST(reactor->running());
 }
 
+BOOST_FIXTURE_TEST_CASE(the_users_rename_pattern_names_the_archived_images_and_the_order, Handoff) {
+  const auto cfg = config();
+  auto imp = start_standin_importer(db.conninfo(), tree.path() / "importer.log", {"--interval", "200"});
+  const SampleWorkflow wf = workflow();
+  const std::string id =
+      stage(wf, "1234", R"({"Rename imported files?": true, "Rename": "{original_file}_seg_{{v2}}.{ext}"})");
+  auto reactor = start_reactor(cfg, tree.path() / "reactor.log");
+  BOOST_REQUIRE_MESSAGE(eventually([&] { return job_state(id) == "imported"; }, 60s), reactor->output());
+  const fs::path out = job_dir(wf) / "1234_out" / "data" / "out";
+  BOOST_TEST(fs::is_regular_file(out / "result_image_seg_{v2}.tiff"));
+  BOOST_TEST(!fs::exists(out / "result_image.tiff"));
+  BOOST_TEST(fs::is_regular_file(out / "measurements.csv"));  // not an image: never renamed
+  BOOST_TEST(db.scalar("SELECT file_names FROM public.imports") == R"(["result_image_seg_{v2}.tiff"])");
+  BOOST_TEST(read_file(job_dir(wf) / "SHA256SUMS").find("1234_out/data/out/result_image_seg_{v2}.tiff\n") !=
+             std::string::npos);
+  BOOST_TEST(db.count("SELECT count(*) FROM biomero_reactor.job_history h JOIN biomero_reactor.jobs j ON j.id = "
+                      "h.job_id WHERE j.handoff_id = $1 AND h.detail LIKE '%1 renamed by the user''s pattern%'",
+                      pg::params(id)) == 1);
+}
+
 BOOST_FIXTURE_TEST_CASE(a_second_scan_and_a_replayed_notify_make_no_second_job, Handoff) {
   const auto cfg = config();
   const SampleWorkflow wf = workflow();
@@ -153,9 +195,7 @@ BOOST_FIXTURE_TEST_CASE(hostile_handoffs_are_rejected_and_the_daemon_keeps_impor
     std::ofstream(m) << boost::json::serialize(doc);
   }
   // A zip that is not what the manifest says.
-  {
-    std::ofstream(spool / "ready" / wrong_sha / "222_out.zip", std::ios::app) << "tampered";
-  }
+  { std::ofstream(spool / "ready" / wrong_sha / "222_out.zip", std::ios::app) << "tampered"; }
   // Not a UUID: not a handoff at all; left alone.
   fs::create_directories(spool / "ready" / "not-a-uuid");
   std::ofstream(spool / "ready" / "not-a-uuid" / "manifest.json") << "{}";

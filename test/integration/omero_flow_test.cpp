@@ -2,7 +2,8 @@
 // real process and the OMERO.web stand-in serving HTTP on loopback: names come from
 // OMERO.web, the destination dataset is found or created as the user and recorded before
 // the order, and after the import the workflow annotations are on the imported images.
-// The importer's side in OMERO (images with the order's uuid) is played by a thread here.
+// The importer's side in OMERO (images with the order's uuid) is played by a thread here
+// (StandinImporter, test/support).
 #include <signal.h>
 
 #include <atomic>
@@ -11,6 +12,7 @@
 #include <set>
 #include <thread>
 
+#include "omero_importer_standin.hpp"
 #include "omero_web_standin.hpp"
 #include "test_support.hpp"
 
@@ -20,59 +22,6 @@ using namespace biomero_reactor::test;
 namespace {
 
 constexpr std::string_view admin_password = "s3cret-Adm1n-pw";
-
-// BIOMERO.importer as far as OMERO sees it: each pending order's files become images in
-// its destination, each carrying the order's uuid in a biomero.import map annotation
-// owned by the user; then the order is `Import Completed`.
-class StandinImporter {
- public:
-  StandinImporter(TestDb& db, OmeroWebStandin& web, std::int64_t user)
-      : db_(db), web_(web), user_(user), thread_([this] { run(); }) {}
-  ~StandinImporter() {
-    stop_ = true;
-    thread_.join();
-  }
-  StandinImporter(const StandinImporter&) = delete;
-  StandinImporter& operator=(const StandinImporter&) = delete;
-
- private:
-  void run() {
-    std::int64_t last = 0;
-    while (!stop_) {
-      try {
-        auto r = db_.query(
-            "SELECT id, uuid::text, files, destination_id FROM public.imports WHERE id > $1 "
-            "AND stage = 'Import Pending' ORDER BY id",
-            pg::params(last));
-        for (int i = 0; i < r.rows(); ++i) {
-          last = r.int64(i, 0);
-          const std::string uuid(r.text(i, 1));
-          const auto files = boost::json::parse(r.text(i, 2)).as_array();
-          const std::int64_t dataset = std::stoll(std::string(r.text(i, 3)));
-          for (const auto& f : files) {
-            const auto image = web_.add_child("image", dataset, fs::path(std::string(f.as_string())).filename());
-            web_.add_map_annotation("image", image, "biomero.import", {{"UUID", uuid}}, user_);
-          }
-          db_.query(
-              "INSERT INTO public.imports (group_name, user_name, destination_id, destination_type, stage, uuid, "
-              "\"timestamp\", files, file_names, description) SELECT group_name, user_name, destination_id, "
-              "destination_type, 'Import Completed', uuid, clock_timestamp(), files, file_names, 'imported' "
-              "FROM public.imports WHERE id = $1",
-              pg::params(last));
-        }
-      } catch (const std::exception&) {
-        // the table may not exist yet
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-  }
-
-  TestDb& db_;
-  OmeroWebStandin& web_;
-  std::int64_t user_;
-  std::atomic<bool> stop_{false};
-  std::thread thread_;
-};
 
 struct OmeroFlow {
   TestDb db;

@@ -916,7 +916,7 @@ OmeroWebStandin::OmeroWebStandin(Options options) : impl_(std::make_unique<Impl>
                      ("omero-web-standin-" + std::to_string(::getpid()) + "-" + std::to_string(serial++) + ".pem");
     std::ofstream(impl_->ca_path) << cert;
   }
-  const tcp::endpoint at(asio::ip::make_address("127.0.0.1"), 0);
+  const tcp::endpoint at(asio::ip::make_address("127.0.0.1"), impl_->options.port);
   impl_->acceptor.open(at.protocol());
   impl_->acceptor.set_option(tcp::acceptor::reuse_address(true));
   impl_->acceptor.bind(at);

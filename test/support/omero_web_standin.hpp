@@ -27,6 +27,7 @@ class OmeroWebStandin {
     bool tls = false;
     std::string prefix;                              // omero.web.prefix, e.g. "/omero"
     std::chrono::milliseconds su_lifetime{3600000};  // absolute, as suConn's ttl is
+    unsigned short port = 0;                         // on 127.0.0.1; 0: a free one
   };
   using KeyValues = std::vector<std::pair<std::string, std::string>>;
 

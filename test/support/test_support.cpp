@@ -109,8 +109,12 @@ std::vector<StoredEvent> TestDb::events() {
   return out;
 }
 
+pg::Result query_on(const std::string& conninfo, const std::string& sql, const pg::Params& params) {
+  return with_connection<pg::Result>(conninfo, [&](pg::Connection& c) { return c.query(sql, params); });
+}
+
 pg::Result TestDb::query(const std::string& sql, const pg::Params& params) {
-  return with_connection<pg::Result>(conninfo(), [&](pg::Connection& c) { return c.query(sql, params); });
+  return query_on(conninfo(), sql, params);
 }
 
 void TestDb::script(const std::string& sql) {

@@ -31,6 +31,10 @@ struct Cluster {
   static void restart();  // pg_ctl restart (fault tests)
 };
 
+// One query on a fresh connection to any database (TestDb::query, and stand-ins that
+// are handed a conninfo rather than a TestDb).
+pg::Result query_on(const std::string& conninfo, const std::string& sql, const pg::Params& params = {});
+
 // A fresh database for one test, dropped at the end.
 class TestDb {
  public:

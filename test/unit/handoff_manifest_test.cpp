@@ -1,11 +1,11 @@
 // The handoff manifest's checks (parse_manifest) and the pure decisions around a handoff:
 // which output options are reported as not honoured, what the finisher does, and which
 // verdict event ends the workflow.
+#include "biomero_reactor/handoff_manifest.hpp"
+
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/test/unit_test.hpp>
-
-#include "biomero_reactor/handoff_manifest.hpp"
 
 using namespace biomero_reactor;
 namespace json = boost::json;
@@ -22,10 +22,13 @@ json::object good() {
     "workflow": {"id": "0f0e0d0c-0b0a-4909-8807-060504030201", "task_id": "5b0c6a3e-1f2a-4b3c-9d4e-5f6a7b8c9d0e"},
     "slurm": {"job_id": "1234"},
     "omero": {"user_id": 2, "user_name": "alice", "group_id": 3, "group_name": "Demo"},
-    "files": {"zip": {"name": "1234_out.zip", "bytes": 2048, "sha256": ")" + sha + R"("},
-              "log": {"name": "omero-1234.log", "bytes": 10, "sha256": ")" + sha + R"("}},
+    "files": {"zip": {"name": "1234_out.zip", "bytes": 2048, "sha256": ")" +
+                     sha + R"("},
+              "log": {"name": "omero-1234.log", "bytes": 10, "sha256": ")" +
+                     sha + R"("}},
     "inputs": {"Dataset_ID": 51}
-  })").as_object();
+  })")
+      .as_object();
 }
 
 std::string refusal(const json::object& m, const std::string& dir = hid) {
@@ -103,7 +106,7 @@ BOOST_AUTO_TEST_CASE(only_canonical_lowercase_uuids_name_a_handoff) {
   BOOST_TEST(!is_handoff_dir_name("5B0C6A3E-1F2A-4B3C-9D4E-5F6A7B8C9D0E"));
   BOOST_TEST(!is_handoff_dir_name("5b0c6a3e1f2a4b3c9d4e5f6a7b8c9d0e"));
   BOOST_TEST(!is_handoff_dir_name("not-a-handoff"));
-  BOOST_TEST(!is_handoff_dir_name(".." ));
+  BOOST_TEST(!is_handoff_dir_name(".."));
 }
 
 BOOST_AUTO_TEST_CASE(chosen_output_options_the_reactor_cannot_honour_are_each_reported) {
@@ -111,11 +114,22 @@ BOOST_AUTO_TEST_CASE(chosen_output_options_the_reactor_cannot_honour_are_each_re
                   {"Output - Attach as zip to dataset?", "true"},
                   {"Create_ROIs", false},
                   {"Output - Add as new images in NEW dataset", true}};
-  const auto notes = unhonoured_options(in);
+  const auto notes = unhonoured_options(in, false);
   BOOST_REQUIRE_EQUAL(notes.size(), 2u);
   BOOST_TEST(notes[0].find("zip to dataset") != std::string::npos);
   BOOST_TEST(notes[1].find("OMERO.table") != std::string::npos);
-  BOOST_TEST(unhonoured_options({}).empty());
+  BOOST_TEST(unhonoured_options({}, false).empty());
+}
+
+BOOST_AUTO_TEST_CASE(a_new_screen_is_honoured_only_with_omero_web) {
+  const json::object in{{"Output - Add as new images in NEW screen", true}, {"New Screen", "Plates"}};
+  const auto without = unhonoured_options(in, false);
+  BOOST_REQUIRE_EQUAL(without.size(), 1u);
+  BOOST_TEST(without[0].find("without omero.web.url") != std::string::npos);
+  BOOST_TEST(unhonoured_options(in, true).empty());
+  json::object both = in;
+  both["Output - Add as new images in NEW dataset"] = true;  // the dataset wins, as in BIOMERO
+  BOOST_TEST(unhonoured_options(both, false).empty());
 }
 
 BOOST_AUTO_TEST_CASE(the_finisher_writes_the_result_keeps_it_then_removes_only_archived_entries) {

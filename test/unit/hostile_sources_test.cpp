@@ -124,7 +124,8 @@ BOOST_AUTO_TEST_CASE(a_fifo_as_the_result_archive_fails_the_job_permanently_at_o
     JobSources sources;
     sources.zip = t.path() / "1_out.zip";
     try {
-      static_cast<void>(build_job_dir(t.path() / "group", workflow_id, "1", sources, ExtractLimits{}, "csv", true));
+      static_cast<void>(build_job_dir(t.path() / "group", workflow_id, "1", sources, ExtractLimits{},
+                                      JobDirOptions{.metadata_csv = "csv"}));
     } catch (const PermanentError& e) {
       return std::string("permanent: ") + e.what();
     } catch (const std::exception& e) {
@@ -146,7 +147,8 @@ BOOST_AUTO_TEST_CASE(a_symlinked_log_fails_the_job_permanently_and_nothing_is_pu
   sources.zip = t.path() / "results" / "1_out.zip";
   sources.log = t.path() / "results" / "omero-1.log";
   try {
-    static_cast<void>(build_job_dir(t.path() / "group", workflow_id, "1", sources, ExtractLimits{}, "csv", true));
+    static_cast<void>(build_job_dir(t.path() / "group", workflow_id, "1", sources, ExtractLimits{},
+                                    JobDirOptions{.metadata_csv = "csv"}));
     BOOST_FAIL("built");
   } catch (const PermanentError& e) {
     BOOST_TEST(contains(e.what(), "is a symbolic link"), e.what());
@@ -204,7 +206,8 @@ BOOST_AUTO_TEST_CASE(the_job_directory_takes_the_log_limit_as_a_parameter) {
   JobSources sources;
   sources.zip = t.path() / "results" / "1_out.zip";
   sources.log = t.path() / "results" / "omero-1.log";
-  const JobDir built = build_job_dir(t.path() / "group", workflow_id, "1", sources, ExtractLimits{}, "csv", true, 1024);
+  const JobDir built = build_job_dir(t.path() / "group", workflow_id, "1", sources, ExtractLimits{},
+                                     JobDirOptions{.metadata_csv = "csv", .max_log_bytes = 1024});
   BOOST_TEST(built.log_truncated);
   const std::string log = test::read_file(built.path / "omero-1.log");
   BOOST_TEST(contains(log, "log truncated: 3073 of 4097 bytes"), log.substr(500, 200));

@@ -209,4 +209,17 @@ BOOST_AUTO_TEST_CASE(an_import_task_already_in_the_workflow_is_replaced_not_repe
   BOOST_TEST(all[4].values[7].second == "IMPORTING");
 }
 
+BOOST_AUTO_TEST_CASE(the_handoff_task_the_reactor_took_over_is_left_out) {
+  Workflow wf = sample_workflow();
+  Task handoff = import_task();
+  handoff.id = random_uuid4();
+  handoff.status = "HANDED_OFF";
+  wf.tasks.push_back(handoff);
+  BOOST_TEST(workflow_annotations(wf, import_task()).size() == 6u);  // not a handoff job: both shown
+  const std::vector<MapAnnotation> all = workflow_annotations(wf, import_task(), handoff.id);
+  BOOST_REQUIRE_EQUAL(all.size(), 5u);
+  BOOST_TEST(all[4].ns == "biomero/workflow/task/SLURM_Get_Results.py");
+  BOOST_TEST(all[4].values[7].second == "IMPORTING");
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -58,4 +58,16 @@ BOOST_AUTO_TEST_CASE(the_analysis_task_wins_and_the_default_is_imported_results)
   BOOST_TEST(output_settings_of(Workflow{}, std::nullopt) == OutputSettings{});
 }
 
+BOOST_AUTO_TEST_CASE(rename_takes_the_users_pattern_or_biomeros_default_and_only_for_datasets) {
+  const auto mine = output_settings_from({{"Rename imported files?", true}, {"Rename", "{file}NucleiLabels.{ext}"}});
+  BOOST_TEST(*mine->rename_pattern == "{file}NucleiLabels.{ext}");
+  const auto ticked = output_settings_from({{"Rename imported files?", "True"}, {"Rename", ""}});
+  BOOST_TEST(*ticked->rename_pattern == "{original_file}_IMPORTED.{ext}");
+  BOOST_TEST(!output_settings_from({{"Rename imported files?", false}, {"Rename", "x.{ext}"}})->rename_pattern);
+  BOOST_TEST(!output_settings_from({{"New Dataset", "d"}, {"Rename", "x.{ext}"}})->rename_pattern);
+  const auto screen =
+      output_settings_from({{"Output - Add as new images in NEW screen", true}, {"Rename imported files?", true}});
+  BOOST_TEST(!screen->rename_pattern);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
