@@ -189,6 +189,7 @@ void Connection::close() {
     PQfinish(conn_);
     conn_ = nullptr;
   }
+  prepared_.clear();
 }
 
 void Connection::fail(const std::string& what) {
@@ -305,15 +306,30 @@ asio::awaitable<Result> Connection::finish_query() {
 
 asio::awaitable<Result> Connection::query(std::string_view sql, const Params& params) {
   if (!is_open()) throw Error(errc::connection_closed, "connection to PostgreSQL is not open");
-  const std::string text(sql);
+  std::string text(sql);
   std::vector<const char*> values;
   values.reserve(params.size());
   for (const auto& p : params) values.push_back(p ? p->c_str() : nullptr);
-  if (!PQsendQueryParams(conn_, text.c_str(), static_cast<int>(values.size()), nullptr, values.data(), nullptr, nullptr,
-                         0)) {
-    fail("cannot send query");
+  const int n = static_cast<int>(values.size());
+  auto named = prepared_.find(text);
+  if (named == prepared_.end() && prepared_.size() < max_prepared) {
+    std::string name = "biomero_reactor_" + std::to_string(prepared_.size() + 1);
+    if (!PQsendPrepare(conn_, name.c_str(), text.c_str(), n, nullptr)) fail("cannot send query");
+    co_await finish_query();  // an error (bad SQL, aborted transaction) is thrown; nothing is kept
+    named = prepared_.emplace(text, std::move(name)).first;
   }
-  co_return co_await finish_query();
+  const bool sent = named != prepared_.end()
+                        ? PQsendQueryPrepared(conn_, named->second.c_str(), n, values.data(), nullptr, nullptr, 0)
+                        : PQsendQueryParams(conn_, text.c_str(), n, nullptr, values.data(), nullptr, nullptr, 0);
+  if (!sent) fail("cannot send query");
+  try {
+    co_return co_await finish_query();
+  } catch (const Error& e) {
+    // A table changed under a prepared plan (a migration altering a column the statement
+    // returns): prepare it afresh next time.
+    if (sqlstate(e.code()) == "0A000" || sqlstate(e.code()) == "26000") prepared_.erase(text);
+    throw;
+  }
 }
 
 asio::awaitable<std::vector<Result>> Connection::pipeline(const std::vector<Statement>& statements) {

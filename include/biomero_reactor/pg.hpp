@@ -12,6 +12,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <string_view>
 #include <system_error>
 #include <vector>
@@ -148,7 +149,10 @@ class Connection {
   [[nodiscard]] bool in_transaction() const;
   [[nodiscard]] int backend_pid() const;
 
-  // One statement with parameters.
+  // One statement with parameters. Prepared on this session the first time its text is
+  // seen (one extra round trip), then executed by name: the server parses and plans it
+  // once per session, not at every call. So a connection pooler in front of PostgreSQL
+  // must keep sessions (pgbouncer: session mode, or max_prepared_statements >= 1.21).
   asio::awaitable<Result> query(std::string_view sql, const Params& params = {});
   // Statements sent together in libpq's pipeline mode: one round trip for all of them.
   // They run in order; the first error is thrown (later statements are skipped, and an
@@ -178,6 +182,10 @@ class Connection {
   asio::any_io_executor ex_;
   Duration io_timeout_;
   pg_conn* conn_ = nullptr;
+  // Statement text -> its name on this session; emptied when the session ends. Bounded:
+  // past the cap, further statements run unnamed.
+  std::unordered_map<std::string, std::string> prepared_;
+  static constexpr std::size_t max_prepared = 256;
   std::unique_ptr<asio::posix::stream_descriptor> socket_;
   std::vector<Notification> pending_;
 };

@@ -147,13 +147,22 @@ int main(int argc, char** argv) {
         std::this_thread::sleep_for(5ms);
       }
       if (!eventually([&] { return s.db.count("SELECT count(*) FROM biomero_reactor.jobs") == n; }, 120s)) return 1;
-      print(
-          "intake: WorkflowCompleted commit -> job row committed",
-          stats(column(s.db,
-                       "SELECT extract(epoch FROM h.at - (convert_from(e.state, 'UTF8')::json->'timestamp'->>'_data_')"
-                       "::timestamptz) * 1000 FROM biomero_reactor.job_history h JOIN biomero_reactor.jobs j ON "
-                       "j.id = h.job_id JOIN workflowtracker_events e ON e.originator_id = j.workflow_id AND e.topic "
-                       "LIKE '%WorkflowCompleted' WHERE h.to_state = 'pending'")));
+      // From the event's own timestamp (taken by the writer before its transaction, as
+      // BIOMERO does) to the history row's insert, and from the writer's commit to the
+      // reactor's (track_commit_timestamp, set by pg-cluster).
+      const std::string from_event =
+          "SELECT extract(epoch FROM %s - %s) * 1000 FROM biomero_reactor.job_history h JOIN "
+          "biomero_reactor.jobs j ON j.id = h.job_id JOIN workflowtracker_events e ON e.originator_id = j.workflow_id "
+          "AND e.topic LIKE '%%WorkflowCompleted' WHERE h.to_state = 'pending'";
+      const auto at = [&](const char* end, const char* start) {
+        std::vector<char> sql(from_event.size() + 256);
+        std::snprintf(sql.data(), sql.size(), from_event.c_str(), end, start);
+        return stats(column(s.db, sql.data()));
+      };
+      print("intake: WorkflowCompleted timestamp -> job row written",
+            at("h.at", "(convert_from(e.state, 'UTF8')::json->'timestamp'->>'_data_')::timestamptz"));
+      print("intake: WorkflowCompleted commit -> job row committed",
+            at("pg_xact_commit_timestamp(h.xmin)", "pg_xact_commit_timestamp(e.xmin)"));
       reactor->signal(SIGTERM);
       (void)reactor->wait(30s);
     }
