@@ -190,6 +190,7 @@ void Connection::close() {
     conn_ = nullptr;
   }
   prepared_.clear();
+  statements_named_ = 0;
 }
 
 void Connection::fail(const std::string& what) {
@@ -313,7 +314,9 @@ asio::awaitable<Result> Connection::query(std::string_view sql, const Params& pa
   const int n = static_cast<int>(values.size());
   auto named = prepared_.find(text);
   if (named == prepared_.end() && prepared_.size() < max_prepared) {
-    std::string name = "biomero_reactor_" + std::to_string(prepared_.size() + 1);
+    // Never a name used before on this session: a statement forgotten after 0A000 still
+    // holds its old one on the server.
+    std::string name = "biomero_reactor_" + std::to_string(++statements_named_);
     if (!PQsendPrepare(conn_, name.c_str(), text.c_str(), n, nullptr)) fail("cannot send query");
     co_await finish_query();  // an error (bad SQL, aborted transaction) is thrown; nothing is kept
     named = prepared_.emplace(text, std::move(name)).first;

@@ -185,6 +185,7 @@ class Connection {
   // Statement text -> its name on this session; emptied when the session ends. Bounded:
   // past the cap, further statements run unnamed.
   std::unordered_map<std::string, std::string> prepared_;
+  std::uint64_t statements_named_ = 0;
   static constexpr std::size_t max_prepared = 256;
   std::unique_ptr<asio::posix::stream_descriptor> socket_;
   std::vector<Notification> pending_;
