@@ -48,7 +48,8 @@ void collect_labels(const fs::path& zarr, ImageSet& set) {
     return;
   }
   for (const fs::path& child : sorted_children(labels)) {
-    if (fs::is_directory(fs::symlink_status(child))) {
+    // A label image is a zarr group of its own, as BIOMERO requires.
+    if (fs::is_directory(fs::symlink_status(child)) && is_zarr_group(child)) {
       set.label_images.push_back(child);
     }
   }
@@ -78,6 +79,12 @@ void walk(const fs::path& dir, ImageSet& set) {
 }
 
 }  // namespace
+
+bool is_zarr_group(const fs::path& dir) {
+  constexpr std::array<const char*, 3> markers{".zattrs", ".zgroup", "zarr.json"};
+  return std::any_of(markers.begin(), markers.end(),
+                     [&](const char* marker) { return fs::is_regular_file(fs::symlink_status(dir / marker)); });
+}
 
 bool has_image_extension(std::string_view name) noexcept {
   return std::any_of(image_extensions.begin(), image_extensions.end(),

@@ -109,14 +109,23 @@ JobDir build_job_dir(const fs::path& group_base, const Uuid& workflow_id, const 
         throw PermanentError(e.what());
       }
     }
+    const auto rel = [&](const fs::path& p) { return out_name + "/" + p.lexically_relative(out).generic_string(); };
     if (options.rename_pattern) {
       RenameReport renamed = rename_results(out, *options.rename_pattern);
-      for (const auto& [from, to] : renamed.renamed) {
-        rename_digests(digests, out_name + "/" + from.lexically_relative(out).generic_string(),
-                       out_name + "/" + to.lexically_relative(out).generic_string());
-      }
+      for (const auto& [from, to] : renamed.renamed) rename_digests(digests, rel(from), rel(to));
       result.renamed = renamed.renamed.size();
       result.rename_warnings = std::move(renamed.warnings);
+    }
+    if (options.name_label_zarrs) {
+      LabelRenames labels = name_label_zarrs(out);
+      for (const auto& [from, to] : labels.renamed) rename_digests(digests, rel(from), rel(to));
+      for (const auto& file : labels.rewritten) {
+        for (auto& d : digests) {
+          if (d.path == rel(file)) d.hex = sha256_file_hex(file);
+        }
+      }
+      result.labels_renamed = labels.renamed.size();
+      result.rename_warnings.insert(result.rename_warnings.end(), labels.warnings.begin(), labels.warnings.end());
     }
     const ImageSet found = find_importable_images(out);
     if (found.images.empty() && found.label_images.empty()) {

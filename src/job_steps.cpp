@@ -133,6 +133,7 @@ JobDirOptions job_dir_options(const PipelineContext& ctx, const Job& job, const 
   o.csv_next_to_images = !(ctx.omero && ctx.omero->annotations);
   o.max_log_bytes = ctx.cfg.limits.max_log_bytes;
   o.rename_pattern = output_settings_of(wf, job.analysis_task_id).rename_pattern;
+  o.name_label_zarrs = ctx.cfg.import.labels != LabelsMode::images_only;
   return o;
 }
 
@@ -140,6 +141,7 @@ std::string archived_detail(const JobDir& built, const Workflow& wf, const Job& 
   std::string detail = std::to_string(built.images.images.size()) + " images, " +
                        std::to_string(built.images.label_images.size()) + " label images";
   if (built.renamed > 0) detail += ", " + std::to_string(built.renamed) + " renamed by the user's pattern";
+  if (built.labels_renamed > 0) detail += ", " + std::to_string(built.labels_renamed) + " label groups named *.zarr";
   for (const auto& w : built.rename_warnings) {
     log::warn("rename pattern not applied to a file",
               {{"workflow_id", wf.id.str()}, {"job_id", job.slurm_job_id}, {"reason", w}});

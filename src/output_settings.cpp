@@ -74,7 +74,10 @@ std::optional<OutputSettings> output_settings_from(const boost::json::object& in
     s.name = text(inputs, dataset_name).value_or(std::string(default_container_name));
     s.allow_duplicate = flag(inputs, dataset_duplicate).value_or(false);
     if (flag(inputs, rename_files).value_or(false)) {
-      s.rename_pattern = text(inputs, rename_name).value_or(std::string(default_rename_pattern));
+      // An empty pattern is the user's too (every name then fails the checks and is kept).
+      const auto* typed = inputs.if_contains(rename_name);
+      s.rename_pattern = typed != nullptr && typed->is_string() ? std::string(typed->get_string())
+                                                                : std::string(default_rename_pattern);
     }
   }
   return s;

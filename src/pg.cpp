@@ -93,8 +93,10 @@ std::string sqlstate(std::error_code ec) {
 bool is_retryable(std::error_code ec) {
   if (ec.category() != sqlstate_category()) return false;
   const std::string s = unpack(ec.value());
+  // 0A000/26000: a prepared statement outdated by a schema change (Connection::query
+  // prepares it afresh), so the transaction is worth running again.
   return s.starts_with("08") || s == "40001" || s == "40P01" || s == "57P01" || s == "57P02" || s == "57P03" ||
-         s == "55P03";
+         s == "55P03" || s == "0A000" || s == "26000";
 }
 
 // ---- Result ----

@@ -11,11 +11,14 @@ namespace biomero_reactor {
 
 struct ImageSet {
   std::vector<std::filesystem::path> images;        // sorted
-  std::vector<std::filesystem::path> label_images;  // `<zarr>/labels/<name>`, sorted
+  std::vector<std::filesystem::path> label_images;  // `<zarr>/labels/<name>` zarr groups, sorted
 };
 
 // True when `name` ends (ASCII case-insensitively) with one of BIOMERO's extensions.
 [[nodiscard]] bool has_image_extension(std::string_view name) noexcept;
+
+// True when `dir` is a zarr group of its own (.zattrs, .zgroup or zarr.json in it).
+[[nodiscard]] bool is_zarr_group(const std::filesystem::path& dir);
 
 // Walks `root` without following symlinks (a symlink is neither reported nor entered).
 // Paths are `root / relative`. Throws std::filesystem::filesystem_error on I/O errors.

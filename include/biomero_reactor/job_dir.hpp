@@ -38,6 +38,9 @@ struct JobDirOptions {
   // The user's "Rename imported files?" pattern, applied right after extraction (the
   // checksum lines follow the new names; rename_pattern.hpp); nullopt: names as extracted.
   std::optional<std::string> rename_pattern{};
+  // Label images named `<name>.zarr` as BIOMERO names them (name_label_zarrs); off when
+  // labels are not imported.
+  bool name_label_zarrs = true;
 };
 
 struct JobDir {
@@ -48,6 +51,7 @@ struct JobDir {
   bool reused = false;                       // already published by an earlier attempt
   bool log_truncated = false;                // the log was over max_log_bytes (a marker line says so in it)
   std::size_t renamed = 0;                   // files and zarrs renamed by the pattern
+  std::size_t labels_renamed = 0;            // label groups given their `.zarr` name
   std::vector<std::string> rename_warnings;  // files kept under their old names, and why
 };
 

@@ -66,4 +66,16 @@ struct RenameReport {
 // a warning; I/O errors other than those of one rename(2) propagate.
 RenameReport rename_results(const std::filesystem::path& root, std::string_view pattern);
 
+// BIOMERO's naming of label images, done before the label order is made: every
+// `labels/<name>` directory of a `.zarr` that is itself a zarr group (`.zattrs`, `.zgroup`
+// or `zarr.json`) and does not end in `.zarr` becomes `labels/<name>.zarr`, and the zarr's
+// list of labels follows (`labels/zarr.json`, else `labels/.zattrs`: the top-level
+// "labels" list as BIOMERO edits it, and OME-Zarr 0.5's attributes.ome.labels too).
+struct LabelRenames {
+  std::vector<std::pair<std::filesystem::path, std::filesystem::path>> renamed;  // (old, new), absolute
+  std::vector<std::filesystem::path> rewritten;                                  // the labels lists changed
+  std::vector<std::string> warnings;                                             // left as they were, and why
+};
+LabelRenames name_label_zarrs(const std::filesystem::path& root);
+
 }  // namespace biomero_reactor

@@ -61,8 +61,10 @@ BOOST_AUTO_TEST_CASE(the_analysis_task_wins_and_the_default_is_imported_results)
 BOOST_AUTO_TEST_CASE(rename_takes_the_users_pattern_or_biomeros_default_and_only_for_datasets) {
   const auto mine = output_settings_from({{"Rename imported files?", true}, {"Rename", "{file}NucleiLabels.{ext}"}});
   BOOST_TEST(*mine->rename_pattern == "{file}NucleiLabels.{ext}");
-  const auto ticked = output_settings_from({{"Rename imported files?", "True"}, {"Rename", ""}});
+  const auto ticked = output_settings_from({{"Rename imported files?", "True"}});
   BOOST_TEST(*ticked->rename_pattern == "{original_file}_IMPORTED.{ext}");
+  const auto emptied = output_settings_from({{"Rename imported files?", true}, {"Rename", ""}});
+  BOOST_TEST(*emptied->rename_pattern == "");
   BOOST_TEST(!output_settings_from({{"Rename imported files?", false}, {"Rename", "x.{ext}"}})->rename_pattern);
   BOOST_TEST(!output_settings_from({{"New Dataset", "d"}, {"Rename", "x.{ext}"}})->rename_pattern);
   const auto screen =

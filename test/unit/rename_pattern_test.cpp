@@ -4,10 +4,13 @@
 // import, and a whole job directory built with a pattern.
 #include "biomero_reactor/rename_pattern.hpp"
 
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
 #include <boost/test/unit_test.hpp>
 #include <set>
 
 #include "biomero_reactor/checksums.hpp"
+#include "biomero_reactor/images.hpp"
 #include "biomero_reactor/job_dir.hpp"
 #include "support/test_support.hpp"
 
@@ -41,6 +44,9 @@ BOOST_AUTO_TEST_CASE(a_zarrs_original_name_is_its_name_without_zarr) {
   BOOST_TEST((rename_variables("cells.tif.zarr") == RenameVariables{"cells", "tif", "cells", "tif.zarr"}));
   BOOST_TEST((rename_variables("plate.ome.zarr") == RenameVariables{"plate", "ome", "plate", "ome.zarr"}));
   BOOST_TEST((rename_variables("x.zarr.zarr") == RenameVariables{"x", "", "x", "zarr.zarr"}));
+  // One pass, as str.replace: what the removal joins is not removed again.
+  BOOST_TEST(rename_variables("a.zar.zarrr.zarr").original_file == "a");
+  BOOST_TEST(rename_variables("a.zar.zarrr.zarr").original_ext == "zarr");
 }
 
 BOOST_AUTO_TEST_CASE(biomeros_default_pattern_keeps_double_extensions_together) {
@@ -119,6 +125,18 @@ BOOST_AUTO_TEST_CASE(a_tree_is_renamed_files_first_then_whole_zarrs_and_nothing_
   BOOST_TEST(fs::exists(t.path() / "out/table.csv"));
 }
 
+BOOST_AUTO_TEST_CASE(directories_imported_whole_are_never_entered_whatever_their_case) {
+  TempTree t;
+  t.write("out/Plate.ZARR/0/inner.tif", "z");
+  t.write("out/stack.tif/page.tif", "p");
+  const RenameReport r = rename_results(t.path() / "out", default_rename_pattern);
+  BOOST_TEST(r.warnings.empty());
+  BOOST_REQUIRE_EQUAL(r.renamed.size(), 1U);
+  BOOST_TEST(r.renamed[0].second.filename() == "Plate_IMPORTED.ZARR");
+  BOOST_TEST(fs::is_regular_file(t.path() / "out/Plate_IMPORTED.ZARR/0/inner.tif"));
+  BOOST_TEST(fs::is_regular_file(t.path() / "out/stack.tif/page.tif"));
+}
+
 BOOST_AUTO_TEST_CASE(an_unusable_pattern_keeps_every_name_and_says_why_once_per_file) {
   TempTree t;
   t.write("out/a.tif", "a");
@@ -156,6 +174,82 @@ BOOST_AUTO_TEST_CASE(a_job_directory_built_with_a_pattern_lists_and_hashes_the_n
   BOOST_TEST(sums.find("7_out/data/out/cells_IMPORTED.ome.zarr/0/.zarray\n") != std::string::npos, sums);
   BOOST_TEST(sums.find("cells.tif") == std::string::npos, sums);
   BOOST_TEST(verify_job_dir(built.path, 1).problems.empty());
+}
+
+BOOST_AUTO_TEST_CASE(label_groups_get_their_zarr_name_and_the_labels_list_follows) {
+  TempTree t;
+  t.write("out/cells.ome.zarr/.zattrs", "{}");
+  t.write("out/cells.ome.zarr/labels/.zattrs", R"({"labels": ["nuclei", "cells.zarr"], "other": 1})");
+  t.write("out/cells.ome.zarr/labels/nuclei/.zattrs", "{}");
+  t.write("out/cells.ome.zarr/labels/nuclei/0/.zarray", "{}");
+  t.write("out/cells.ome.zarr/labels/cells.zarr/.zgroup", "{}");
+  t.write("out/cells.ome.zarr/labels/notes/readme.txt", "not a zarr group");
+  const LabelRenames r = name_label_zarrs(t.path() / "out");
+  BOOST_TEST(r.warnings.empty());
+  BOOST_REQUIRE_EQUAL(r.renamed.size(), 1U);
+  BOOST_TEST(r.renamed[0].second == t.path() / "out/cells.ome.zarr/labels/nuclei.zarr");
+  BOOST_TEST(fs::is_regular_file(t.path() / "out/cells.ome.zarr/labels/nuclei.zarr/0/.zarray"));
+  BOOST_TEST(fs::is_directory(t.path() / "out/cells.ome.zarr/labels/notes"));
+  BOOST_REQUIRE_EQUAL(r.rewritten.size(), 1U);
+  const auto attrs = boost::json::parse(test::read_file(t.path() / "out/cells.ome.zarr/labels/.zattrs"));
+  BOOST_TEST(boost::json::serialize(attrs) == R"({"labels":["nuclei.zarr","cells.zarr"],"other":1})");
+  // The finder takes zarr groups only, now under their new names.
+  const ImageSet found = find_importable_images(t.path() / "out");
+  BOOST_REQUIRE_EQUAL(found.label_images.size(), 2U);
+  BOOST_TEST(found.label_images[0].filename() == "cells.zarr");
+  BOOST_TEST(found.label_images[1].filename() == "nuclei.zarr");
+}
+
+BOOST_AUTO_TEST_CASE(ome_zarr_0_5_labels_live_under_attributes_ome_and_are_renamed_there) {
+  TempTree t;
+  t.write("out/a.zarr/zarr.json", R"({"zarr_format":3,"node_type":"group"})");
+  t.write("out/a.zarr/labels/zarr.json",
+          R"({"zarr_format":3,"node_type":"group","attributes":{"ome":{"version":"0.5","labels":["seg"]}}})");
+  t.write("out/a.zarr/labels/seg/zarr.json", R"({"zarr_format":3,"node_type":"group"})");
+  const LabelRenames r = name_label_zarrs(t.path() / "out");
+  BOOST_TEST(r.renamed.size() == 1U);
+  const auto attrs = boost::json::parse(test::read_file(t.path() / "out/a.zarr/labels/zarr.json"));
+  BOOST_TEST(boost::json::serialize(attrs.at_pointer("/attributes/ome/labels")) == R"(["seg.zarr"])");
+}
+
+BOOST_AUTO_TEST_CASE(a_taken_zarr_name_or_a_broken_labels_list_is_reported_not_forced) {
+  TempTree t;
+  t.write("out/b.zarr/labels/.zattrs", "{not json");
+  t.write("out/b.zarr/labels/x/.zattrs", "{}");
+  t.write("out/b.zarr/labels/x.zarr/.zattrs", "{}");
+  t.write("out/b.zarr/labels/y/.zattrs", "{}");
+  const LabelRenames r = name_label_zarrs(t.path() / "out");
+  BOOST_TEST(r.renamed.size() == 1U);  // y
+  BOOST_TEST(r.rewritten.empty());
+  BOOST_REQUIRE_EQUAL(r.warnings.size(), 2U);
+  BOOST_TEST(r.warnings[0].find("\"x.zarr\" exists") != std::string::npos, r.warnings[0]);
+  BOOST_TEST(r.warnings[1].find("was not updated") != std::string::npos, r.warnings[1]);
+  BOOST_TEST(test::read_file(t.path() / "out/b.zarr/labels/.zattrs") == "{not json");
+  BOOST_TEST(fs::is_directory(t.path() / "out/b.zarr/labels/x"));
+}
+
+BOOST_AUTO_TEST_CASE(a_job_directory_hashes_the_renamed_labels_and_the_rewritten_list) {
+  TempTree t;
+  t.write("results/data/out/img.ome.zarr/.zattrs", "{}");
+  t.write("results/data/out/img.ome.zarr/labels/.zattrs", R"({"labels":["nuclei"]})");
+  t.write("results/data/out/img.ome.zarr/labels/nuclei/.zattrs", "{}");
+  t.write("results/data/out/img.ome.zarr/labels/nuclei/0/0", "chunk");
+  JobSources sources;
+  sources.dir = t.path() / "results";
+  const Uuid wf = *Uuid::parse("6f3c1b4e-9a2d-4c1b-8e7f-1234567890ac");
+  const JobDir built =
+      build_job_dir(t.path() / "group", wf, "8", sources, ExtractLimits{}, JobDirOptions{.metadata_csv = "K,V\n"});
+  BOOST_TEST(built.labels_renamed == 1U);
+  BOOST_REQUIRE_EQUAL(built.images.label_images.size(), 1U);
+  BOOST_TEST(built.images.label_images[0].filename() == "nuclei.zarr");
+  const std::string sums = test::read_file(built.path / "SHA256SUMS");
+  BOOST_TEST(sums.find("8_out/data/out/img.ome.zarr/labels/nuclei.zarr/0/0\n") != std::string::npos, sums);
+  BOOST_TEST(verify_job_dir(built.path, 1).problems.empty());
+  // Off when labels are not imported: names as extracted.
+  const JobDir plain = build_job_dir(t.path() / "group2", wf, "8", sources, ExtractLimits{},
+                                     JobDirOptions{.metadata_csv = "K,V\n", .name_label_zarrs = false});
+  BOOST_TEST(plain.labels_renamed == 0U);
+  BOOST_TEST(fs::is_directory(plain.path / "8_out/data/out/img.ome.zarr/labels/nuclei"));
 }
 
 BOOST_AUTO_TEST_SUITE_END()
