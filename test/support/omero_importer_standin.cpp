@@ -29,12 +29,13 @@ void StandinImporter::run() {
 }
 
 void StandinImporter::import_pending() {
+  // Every order not yet answered, whatever order the reactor's transactions committed in.
   auto r = query_on(conninfo_,
-                    "SELECT id, uuid::text, files, destination_id FROM public.imports WHERE id > $1 "
-                    "AND stage = 'Import Pending' ORDER BY id",
-                    pg::params(last_));
+                    "SELECT id, uuid::text, files, destination_id FROM public.imports p WHERE stage = 'Import Pending' "
+                    "AND NOT EXISTS (SELECT 1 FROM public.imports d WHERE d.uuid = p.uuid AND d.stage <> "
+                    "'Import Pending') ORDER BY id");
   for (int i = 0; i < r.rows(); ++i) {
-    last_ = r.int64(i, 0);
+    const std::int64_t id = r.int64(i, 0);
     const std::string uuid(r.text(i, 1));
     const auto files = boost::json::parse(r.text(i, 2)).as_array();
     const std::string dataset(r.text(i, 3));
@@ -47,7 +48,7 @@ void StandinImporter::import_pending() {
              "\"timestamp\", files, file_names, description) SELECT group_name, user_name, destination_id, "
              "destination_type, 'Import Completed', uuid, clock_timestamp(), files, file_names, 'imported' "
              "FROM public.imports WHERE id = $1",
-             pg::params(last_));
+             pg::params(id));
     if (log_) {
       log_("Import Completed " + uuid + ": " + std::to_string(files.size()) + " images into Dataset " + dataset);
     }

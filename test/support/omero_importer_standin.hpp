@@ -37,7 +37,6 @@ class StandinImporter {
   OmeroWebStandin& web_;
   std::int64_t owner_;
   Log log_;
-  std::int64_t last_ = 0;
   std::string last_error_;
   std::atomic<bool> stop_{false};
   std::thread thread_;  // last: starts once everything above is set
