@@ -68,7 +68,16 @@ asio::awaitable<void> archive_step(PipelineContext& ctx, Job& job, const Workflo
     src.dir = awaited;
   else
     src.zip = awaited;
-  const SettleResult seen = co_await look_at_results(awaited, ctx.cfg.results.settle);
+  const std::string slurm_job = job.slurm_job_id;
+  // A coroutine, so the task handed to run_on_workers lives in its frame until done.
+  const auto on_workers = [&](auto look) -> asio::awaitable<decltype(look())> {
+    const auto task = [look, slurm_job] {
+      if (test_hooks::file_step_started) test_hooks::file_step_started(slurm_job);
+      return look();
+    };
+    co_return co_await run_on_workers(ctx, job.id, task);
+  };
+  const SettleResult seen = co_await look_at_results(awaited, ctx.cfg.results.settle, on_workers);
   const ResultsWait w =
       decide_results_wait(seen, job.results_waited.value_or(Duration(0)), ctx.cfg.results.wait, ctx.cfg.results.settle);
   if (w.verdict == ResultsVerdict::park) {

@@ -116,9 +116,9 @@ struct FileStamp {
 [[nodiscard]] bool zip_end_readable(const std::filesystem::path& path);
 
 // "Appeared" means "complete": the same FileStamp at the start and at the end of
-// `settle_interval` (this call sleeps that long: call it on a worker thread, or use
-// wait_until_settled from an event loop), not empty, and for a name ending in .zip a
-// readable end of central directory.
+// `settle_interval` (this call sleeps that long: call it on a worker thread; the pipeline
+// looks with settle.hpp's look_at_results instead), not empty, and for a name ending in
+// .zip a readable end of central directory.
 [[nodiscard]] bool file_settled(const std::filesystem::path& path, std::chrono::milliseconds settle_interval);
 // The checks of file_settled on two stamps taken `settle_interval` apart.
 [[nodiscard]] bool settled_between(const std::filesystem::path& path, const std::optional<FileStamp>& before,
