@@ -1,5 +1,6 @@
 #include "biomero_reactor/omero_annotator.hpp"
 
+#include <boost/json/parse.hpp>
 #include <fstream>
 #include <random>
 #include <sstream>
@@ -86,20 +87,48 @@ std::string read_whole(const fs::path& p) {
   return s.str();
 }
 
-asio::awaitable<AnnotateJobOutcome> annotate(PipelineContext& ctx, const DueJob& d) {
+std::vector<std::string> strings_of(std::string_view json_list) {
+  std::vector<std::string> out;
+  boost::system::error_code ec;
+  const boost::json::value v = boost::json::parse(json_list, ec);
+  if (ec || !v.is_array()) return out;
+  for (const boost::json::value& item : v.as_array()) {
+    if (item.is_string()) out.emplace_back(item.get_string());
+  }
+  return out;
+}
+
+struct Outcomes {
+  AnnotateJobOutcome annotations;
+  RenameLabelsOutcome labels;
+};
+
+asio::awaitable<Outcomes> annotate(PipelineContext& ctx, const DueJob& d) {
   Workflow wf;
   std::vector<std::string> uuids;
+  std::vector<LabelOrder> label_orders;
   {
     auto c = co_await ctx.events().acquire();
     wf = decode_workflow(d.workflow_id, co_await load_workflow_events(*c, d.workflow_id));
     auto r = co_await c->query(
-        "SELECT order_uuid::text FROM biomero_reactor.orders WHERE job_id = $1 AND attempt = $2 ORDER BY order_uuid",
+        "SELECT order_uuid::text, kind, files::text FROM biomero_reactor.orders WHERE job_id = $1 AND attempt = $2 "
+        "ORDER BY order_uuid",
         pg::params(d.id, d.attempt));
-    for (int i = 0; i < r.rows(); ++i) uuids.emplace_back(r.text(i, 0));
+    for (int i = 0; i < r.rows(); ++i) {
+      uuids.emplace_back(r.text(i, 0));
+      if (r.text(i, 1) == "labels") label_orders.push_back({uuids.back(), strings_of(r.text(i, 2))});
+    }
   }
   const OmeroLink& link = *ctx.omero;
-  AnnotateJobOutcome outcome =
+  Outcomes outcome;
+  outcome.annotations =
       co_await annotate_job(link.settings, d.user_name, d.destination, uuids, annotations_for(wf, d));
+  // BIOMERO's import script renames the label images after annotating them. A failure
+  // here is an annotation failure: retried with the annotations (already written ones
+  // are found), never a failed import.
+  if (!label_orders.empty()) {
+    outcome.labels = co_await rename_label_images(link.settings, d.user_name, d.destination, std::move(label_orders));
+  }
   if (link.attach_log && d.job_dir) {
     // After the annotations, once: a failure here is reported but not retried, so a
     // retry of the annotations never uploads the log twice.
@@ -137,11 +166,16 @@ asio::awaitable<void> annotate_one(PipelineContext& ctx, const DueJob& d) {
   std::string error;
   bool permanent = false;
   try {
-    const AnnotateJobOutcome o = co_await annotate(ctx, d);
+    const Outcomes both = co_await annotate(ctx, d);
+    const AnnotateJobOutcome& o = both.annotations;
     std::string detail = "annotations: " + std::to_string(o.objects) + " objects, " +
                          std::to_string(o.annotations_written) + " written, " +
                          std::to_string(o.annotations_present) + " already present";
     if (o.all_of_the_container) detail += " (no image carried an order uuid: all of the container's)";
+    if (both.labels.images > 0) {
+      detail += "; label images: " + std::to_string(both.labels.images) + ", " +
+                std::to_string(both.labels.renamed) + " renamed";
+    }
     co_await record(ctx, d, "done", Duration(0), "", detail);
     ++ctx.counters.annotations_done;
     co_return;

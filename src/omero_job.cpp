@@ -4,6 +4,7 @@
 #include <exception>
 #include <set>
 
+#include "biomero_reactor/label_names.hpp"
 #include "biomero_reactor/log.hpp"
 
 namespace biomero_reactor {
@@ -48,6 +49,26 @@ asio::awaitable<Result> as_user(OmeroWebSettings settings, std::string user_name
   co_await session.logout();
   if (failure) std::rethrow_exception(failure);
   co_return std::move(*result);
+}
+
+// The objects carrying each order uuid as a value of a map annotation: in the
+// importer's namespace, or, when none does there, in any namespace (the importer's
+// namespace is configurable on its side).
+asio::awaitable<std::map<std::string, std::set<std::int64_t>>> objects_of_orders(
+    OmeroWebSession& session, const std::string& type, const std::vector<std::int64_t>& ids,
+    const std::set<std::string>& uuids, const std::string& importer_namespace) {
+  std::map<std::string, std::set<std::int64_t>> out;
+  const auto collect = [&](const std::vector<LinkedMapAnnotation>& found) {
+    for (const LinkedMapAnnotation& a : found) {
+      for (const auto& kv : a.values) {
+        if (uuids.contains(kv.second)) out[kv.second].insert(a.parent_id);
+      }
+    }
+  };
+  if (ids.empty()) co_return out;
+  collect(co_await session.map_annotations(type, ids, importer_namespace));
+  if (out.empty()) collect(co_await session.map_annotations(type, ids, std::string()));
+  co_return out;
 }
 
 }  // namespace
@@ -200,6 +221,44 @@ asio::awaitable<AnnotateJobOutcome> annotate_job(OmeroWebSettings settings, std:
     co_return outcome;
   };
   co_return co_await as_user<AnnotateJobOutcome>(std::move(settings), std::move(user_name), work);
+}
+
+asio::awaitable<RenameLabelsOutcome> rename_label_images(OmeroWebSettings settings, std::string user_name,
+                                                        OmeroDestination destination, std::vector<LabelOrder> orders,
+                                                        std::string importer_namespace) {
+  RenameLabelsOutcome outcome;
+  // Label images are images: a screen's plates have no label images to rename.
+  if (orders.empty() || destination.kind != ContainerKind::dataset) co_return outcome;
+  auto work = [&](OmeroWebSession& session) -> asio::awaitable<RenameLabelsOutcome> {
+    const std::vector<OmeroObject> children = co_await session.children(destination.kind, destination.id);
+    std::vector<std::int64_t> ids;
+    std::map<std::int64_t, std::string> names;
+    for (const OmeroObject& c : children) {
+      ids.push_back(c.id);
+      names[c.id] = c.name;
+    }
+    std::set<std::string> uuids;
+    for (const LabelOrder& o : orders) uuids.insert(o.uuid);
+    const auto carrying = co_await objects_of_orders(session, "image", ids, uuids, importer_namespace);
+    for (const LabelOrder& o : orders) {
+      const auto found = carrying.find(o.uuid);
+      if (found == carrying.end()) continue;
+      std::vector<NamedImage> images;
+      for (const std::int64_t id : found->second) images.push_back({id, names[id]});
+      outcome.images += images.size();
+      for (const NamedImage& r : label_renames(o.files, images)) {
+        co_await session.rename_image(r.id, r.name);
+        ++outcome.renamed;
+      }
+    }
+    if (outcome.renamed > 0) {
+      log::info("OMERO label images renamed", {{"id", destination.id},
+                                               {"images", static_cast<std::int64_t>(outcome.images)},
+                                               {"renamed", static_cast<std::int64_t>(outcome.renamed)}});
+    }
+    co_return outcome;
+  };
+  co_return co_await as_user<RenameLabelsOutcome>(std::move(settings), std::move(user_name), work);
 }
 
 asio::awaitable<std::int64_t> attach_file(OmeroWebSettings settings, std::string user_name,

@@ -221,3 +221,25 @@ asio::awaitable<std::int64_t> OmeroWebSession::annotate_file(std::string object_
 }
 
 }  // namespace biomero_reactor
+
+namespace biomero_reactor {
+
+asio::awaitable<void> OmeroWebSession::rename_image(std::int64_t id, std::string name) {
+  // The webclient's in-place name edit: a form with one `name` field (Django's
+  // ContainerNameForm, required). The view answers {"bad": "false"} once saved,
+  // {"bad": "true", "errs": …} with status 200 when the form is refused, and 404 (to an
+  // AJAX request) when the image does not exist or the user cannot see it.
+  std::string form;
+  add_field(form, "name", name);
+  const std::string path = "/webclient/action/savename/image/" + std::to_string(id) + "/";
+  const HttpResponse answer = co_await post(path, std::move(form), "application/x-www-form-urlencoded");
+  if (answer.result_int() != 200) throw error(answer, "OMERO.web renaming image " + std::to_string(id));
+  const json::value body = parse_or_null(answer.body());
+  if (string_at(body, {"bad"}) != "false") {
+    throw OmeroWebError(OmeroWebError::Kind::permanent, 200,
+                        "OMERO.web refused the name for image " + std::to_string(id) + ": " +
+                            redact(answer.body().substr(0, 200)));
+  }
+}
+
+}  // namespace biomero_reactor

@@ -77,6 +77,25 @@ boost::asio::awaitable<AnnotateJobOutcome> annotate_job(
     std::vector<std::string> order_uuids, std::vector<MapAnnotation> annotations,
     std::string importer_namespace = std::string(default_importer_namespace));
 
+// A labels order of the job: its uuid and its files, in the order the importer got them.
+struct LabelOrder {
+  std::string uuid;
+  std::vector<std::string> files;
+};
+
+struct RenameLabelsOutcome {
+  std::size_t images = 0;   // images carrying one of the orders' uuids
+  std::size_t renamed = 0;  // renamed now (the others already had their name)
+};
+
+// BIOMERO's renaming of imported label images to "<parent> [<label>]" (label_names.hpp)
+// in a dataset destination, as the user: the images carrying each order's uuid (asked in
+// `importer_namespace`, then in any) get the names `label_renames` gives, one savename
+// request each. Images already named so are left alone, so a retry renames nothing twice.
+boost::asio::awaitable<RenameLabelsOutcome> rename_label_images(
+    OmeroWebSettings settings, std::string user_name, OmeroDestination destination, std::vector<LabelOrder> orders,
+    std::string importer_namespace = std::string(default_importer_namespace));
+
 // `content` uploaded as a FileAnnotation on the destination container, as the user
 // (OMERO.web's annotate_file: no namespace, no description, a copy, not in place).
 boost::asio::awaitable<std::int64_t> attach_file(OmeroWebSettings settings, std::string user_name,

@@ -112,6 +112,10 @@ class OmeroWebSession {
                                                      std::string content);
   // The file annotations on one object (webclient/api/annotations, type=file).
   boost::asio::awaitable<std::vector<LinkedFileAnnotation>> file_annotations(std::string object_type, std::int64_t id);
+  // Renames one image as the session's user (webclient's in-place name edit,
+  // action/savename). Permanent error for an unknown or invisible image (404), a name
+  // the form refuses, or a 403; transient for a 5xx.
+  boost::asio::awaitable<void> rename_image(std::int64_t id, std::string name);
 
   static constexpr std::size_t max_objects_per_write = 500;
 

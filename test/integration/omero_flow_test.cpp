@@ -8,10 +8,12 @@
 
 #include <atomic>
 #include <boost/json/parse.hpp>
+#include <fstream>
 #include <boost/test/unit_test.hpp>
 #include <set>
 #include <thread>
 
+#include "biomero_reactor/archive.hpp"
 #include "omero_importer_standin.hpp"
 #include "omero_web_standin.hpp"
 #include "test_support.hpp"
@@ -462,6 +464,58 @@ BOOST_FIXTURE_TEST_CASE(a_sigkill_after_the_log_upload_uploads_no_second_log, Om
   for (const auto& image : images_in(dataset)) {
     BOOST_TEST(workflow_namespaces(image.id) == expected_namespaces, boost::test_tools::per_element());
   }
+}
+
+// BIOMERO's import script renames label images "<parent> [<label>]". With the default
+// import.labels, a zarr with label groups is imported as its labels only (one "labels"
+// order), and each label group arrives named `<label>.zarr` (the reactor names them so).
+BOOST_FIXTURE_TEST_CASE(the_label_images_of_a_zarr_are_renamed_after_their_parent_once, OmeroFlow) {
+  const auto cfg = config();
+  StandinImporter importer(db, web, alice);
+  SampleWorkflow wf;
+  wf.user = alice;
+  wf.group = lab;
+  {
+    const fs::path src = tree.path() / "src-labels";
+    const fs::path zarr = src / "data" / "out" / "cells.zarr";
+    for (const char* label : {"nuclei", "membrane"}) {
+      fs::create_directories(zarr / "labels" / label);
+      std::ofstream(zarr / "labels" / label / ".zattrs") << "{}";
+    }
+    std::ofstream(zarr / ".zgroup") << R"({"zarr_format": 2})";
+    std::ofstream(zarr / "labels" / ".zgroup") << R"({"zarr_format": 2})";
+    fs::create_directories(results);
+    (void)zip_directory(src, results / "1234_out.zip");
+  }
+  db.query(
+      "INSERT INTO public.biomero_workflow_progress_view (workflow_id, status, progress, \"user\", \"group\", "
+      "name, start_time) VALUES ($1, 'COMPLETED', '100%', 2, 3, 'cellexpansion', now())",
+      pg::params(wf.id.str()));
+  write_workflow(db, wf);
+  std::string out;
+  BOOST_REQUIRE_MESSAGE(run_reactor(cfg, {"--log-format", "json", "run", "--once"}, &out) == 0, out);
+  BOOST_TEST(job_column(wf.id, "state") == "imported");
+  BOOST_TEST(job_column(wf.id, "annotation_state") == "done");
+  BOOST_TEST(db.count("SELECT count(*) FROM biomero_reactor.orders WHERE kind = 'labels'") == 1);
+  const auto datasets = datasets_named("Imported_Results");
+  BOOST_REQUIRE_EQUAL(datasets.size(), 1U);
+  std::multiset<std::string> names;
+  for (const auto& image : images_in(datasets[0].id)) {
+    names.insert(image.name);
+    BOOST_TEST(workflow_namespaces(image.id) == expected_namespaces, boost::test_tools::per_element());
+  }
+  BOOST_TEST(names == (std::multiset<std::string>{"cells [membrane]", "cells [nuclei]"}),
+             boost::test_tools::per_element());
+  BOOST_TEST(web.requests("POST", "/webclient/action/savename/image/") == 2U);
+  BOOST_TEST(history_count("%label images: 2, 2 renamed%") == 1);
+
+  // A replayed run of the annotations (as after a crash before `done`) renames nothing.
+  db.query("UPDATE biomero_reactor.jobs SET annotation_state = 'pending', annotation_next_at = now(), "
+           "annotation_attempts = 0");
+  BOOST_REQUIRE_EQUAL(run_reactor(cfg, {"run", "--once"}), 0);
+  BOOST_TEST(job_column(wf.id, "annotation_state") == "done");
+  BOOST_TEST(web.requests("POST", "/webclient/action/savename/image/") == 2U);
+  BOOST_TEST(history_count("%label images: 2, 0 renamed%") == 1);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

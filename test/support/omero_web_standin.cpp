@@ -442,6 +442,7 @@ struct OmeroWebStandin::Impl {
     if (p == "/webclient/api/annotations/") return list_annotations(c, *s);
     if (p == "/webclient/annotate_map/") return annotate_map(c, *s);
     if (p == "/webclient/annotate_file/") return annotate_file(c, *s);
+    if (p.starts_with("/webclient/action/savename/")) return savename(c, *s);
     return reply(404, "Not found", "text/plain");
   }
 
@@ -751,6 +752,35 @@ struct OmeroWebStandin::Impl {
     }
     if (values.empty()) return json_reply(200, json::object{{"annId", nullptr}});
     return json_reply(200, json::object{{"annId", result}});
+  }
+
+  // manage_action_containers, action "savename": a GET is redirected to the edit form;
+  // an object that does not exist or is not visible is handlerInternalError's 404 (to an
+  // AJAX request); ContainerNameForm needs a non-empty `name`, else {"bad": "true"} with
+  // 200. Writing another user's object is refused as the other writes here refuse it.
+  Response savename(Call& c, OmeroSession& s) {
+    const std::string rest = c.path.substr(std::string_view("/webclient/action/savename/").size());
+    const auto slash = rest.find('/');
+    const std::string type = rest.substr(0, slash);
+    const auto id = slash == std::string::npos ? std::nullopt : to_id(rest.substr(slash + 1, rest.size() - slash - 2));
+    if (c.req.method() != http::verb::post) {
+      Response r = reply(302, "", "text/html");
+      r.set(http::field::location, options.prefix + "/webclient/action/edit/" + rest);
+      return r;
+    }
+    const auto it = id ? objects.find(*id) : objects.end();
+    if (it == objects.end() || it->second.type != type || !visible(s, it->second.group)) {
+      return reply(404, "We are sorry, but that " + capitalised(type) + " (id:" + (id ? std::to_string(*id) : "") +
+                            ") does not exist, or if it does, you have no permission to see it.",
+                   "text/html");
+    }
+    const std::string name = first(c.form, "name").value_or("");
+    if (name.empty()) {
+      return json_reply(200, json::object{{"bad", "true"}, {"errs", json::object{{"name", "This field is required."}}}});
+    }
+    if (it->second.owner != s.user && !users.at(s.user).admin) return message(403, "SecurityViolation: not the owner");
+    it->second.name = name;
+    return json_reply(200, json::object{{"bad", "false"}, {"o_type", type}});
   }
 
   Response annotate_file(Call& c, OmeroSession& s) {
