@@ -1,6 +1,7 @@
 #pragma once
 // After a job is imported, BIOMERO's workflow annotations on its imported images (or
-// plates), written through OMERO.web as the workflow's user (omero_job.hpp, docs/OMERO.md).
+// plates), written through OMERO.web as the workflow's user (omero_job.hpp, docs/OMERO.md),
+// then the job's label images renamed "<parent> [<label>]" as BIOMERO's import script does.
 // It runs beside the pipeline and never changes the import's verdict: the job is IMPORTED
 // whatever happens here. Its state is on the job (annotation_state):
 //   pending (annotation_attempts so far, next try at annotation_next_at)

@@ -2,8 +2,8 @@
 // the administrator, su-s to the workflow's owner, does its work and logs out:
 // OMERO names for the ids the event store holds (cached with a TTL), the destination
 // container found or created by name, and the workflow annotations on a job's imported
-// images, written so that running the call again after a crash or a 5xx adds only what
-// is missing. Errors are OmeroWebErrors: transient ones are worth a later retry.
+// images and the label images' names, written so that running the call again after a
+// crash or a 5xx adds only what is missing. Errors are OmeroWebErrors: transient ones are worth a later retry.
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
