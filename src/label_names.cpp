@@ -54,7 +54,7 @@ std::vector<NamedImage> label_renames(const std::vector<std::string>& files, std
   }
   for (const NamedImage& image : images) {
     for (const auto& lf : label_files) {
-      if (lf && image.name.find(lf->label_stem) != std::string::npos) {
+      if (lf && !lf->label_stem.empty() && image.name.find(lf->label_stem) != std::string::npos) {
         rename(image, lf->new_name);
         break;
       }

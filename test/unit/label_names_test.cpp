@@ -42,8 +42,10 @@ BOOST_AUTO_TEST_CASE(unequal_counts_fall_back_to_the_first_file_whose_label_stem
   const auto out = label_renames(files, {{5, "cells"}, {6, "x membrane y"}});
   const std::vector<NamedImage> want = {{5, "a [cells]"}, {6, "b [membrane]"}};
   BOOST_TEST(out == want, boost::test_tools::per_element());
-  // An image no label stem matches keeps its name.
+  // An image no label stem matches keeps its name; an empty stem matches nothing (as in
+  // BIOMERO, where "" is falsy).
   BOOST_TEST(label_renames(files, {{7, "other"}}).empty());
+  BOOST_TEST(label_renames({job + "/a.zarr/labels/.zarr", job + "/b.zarr/labels/x"}, {{8, "other"}}).empty());
 }
 
 BOOST_AUTO_TEST_CASE(paths_without_labels_are_left_out_but_keep_their_place) {
