@@ -43,14 +43,7 @@ struct Handoff {
     wf.finished = false;
     write_workflow(db, wf);
     write_job_results(results, job);
-    // The handoff script refuses zips under 1 KiB (as BIOMERO's import script does): pad it.
-    const fs::path zip = results / (job + "_out.zip");
-    Process pad({"/usr/bin/python3", "-c",
-                 "import os,sys,zipfile\nwith zipfile.ZipFile(sys.argv[1], 'a') as z: "
-                 "z.writestr('data/out/padding.txt', os.urandom(4096))",
-                 zip.string()},
-                tree.path() / ("pad-" + job + ".log"));
-    BOOST_REQUIRE_EQUAL(pad.wait(30s).value_or(-1), 0);
+    pad_results_zip(results / (job + "_out.zip"));
     return wf;
   }
 

@@ -244,12 +244,7 @@ Uuid write_handed_off_workflow(const std::string& conninfo, SampleWorkflow wf, c
   write_workflow(conninfo, wf);
   write_job_results(results, job);
   const fs::path zip = results / (job + "_out.zip");
-  Process pad({"/usr/bin/python3", "-c",
-               "import os,sys,zipfile\nwith zipfile.ZipFile(sys.argv[1], 'a') as z: "
-               "z.writestr('data/out/padding.txt', os.urandom(4096))",
-               zip.string()},
-              results / ".pad.log");
-  if (pad.wait(60s).value_or(-1) != 0) throw std::runtime_error("padding the zip failed: " + pad.output());
+  pad_results_zip(zip);
   const Uuid h = random_uuid4();
   boost::json::object created{{"timestamp", typed_datetime(now_us())},
                               {"originator_topic", "biomero.eventsourcing:Task"},
@@ -310,6 +305,15 @@ void write_completed_workflow(TestDb& db, const fs::path& results, const SampleW
       "name, start_time) VALUES ($1, 'COMPLETED', '100%', 2, 3, 'cellexpansion', now())",
       pg::params(wf.id.str()));
   write_workflow(db, wf);
+}
+
+void pad_results_zip(const fs::path& zip) {
+  Process pad({"/usr/bin/python3", "-c",
+               "import os,sys,zipfile\nwith zipfile.ZipFile(sys.argv[1], 'a') as z: "
+               "z.writestr('data/out/padding.txt', os.urandom(4096))",
+               zip.string()},
+              zip.parent_path() / ("." + zip.filename().string() + ".pad.log"));
+  if (pad.wait(60s).value_or(-1) != 0) throw std::runtime_error("padding the zip failed: " + pad.output());
 }
 
 void write_job_results(const fs::path& dir, const std::string& job_id, bool with_log) {

@@ -123,6 +123,9 @@ void write_completed_workflow(TestDb& db, const fs::path& results, const SampleW
 // Result files where BIOMERO's worker leaves them: <dir>/<job>_out.zip (a tiny TIFF and a
 // CSV under data/out/) and <dir>/omero-<job>.log.
 void write_job_results(const fs::path& dir, const std::string& job_id, bool with_log = true);
+// Adds 4 KiB of random data to a results zip: the handoff script refuses zips under 1 KiB
+// (as BIOMERO's import script does). Throws when python3 fails.
+void pad_results_zip(const fs::path& zip);
 
 // A child process with its stdout+stderr in a file.
 class Process {
